@@ -1,0 +1,127 @@
+"""The ``seqrec`` command line. Bad input ends with one line ``seqrec: error: ...`` and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from . import data as data_mod
+from .config import TrainConfig
+from .errors import SeqrecError
+
+PARSERS = {"int": int, "float": float, "str": str, "int | None": lambda v: None if v.lower() == "none" else int(v),
+           "dict": json.loads}
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One ``--option`` per :class:`TrainConfig` field, with its help text and default."""
+    for f in fields(TrainConfig):
+        default = f.default if f.default is not MISSING else f.default_factory()
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=PARSERS[f.type], default=default,
+                            metavar=f.type.split()[0].upper(), help=f"{f.metadata['help']} (default: {default!r})")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+
+
+def cmd_train(args) -> int:
+    from . import results, trainer
+
+    config = config_from_args(args)
+    result = trainer.train(config, checkpoint=args.checkpoint, progress=not args.quiet)
+    out = Path(args.out or f"results/adhoc/{config.data}-{config.model}-{config.loss}-{config.key()}.json")
+    results.save(result, out)
+    m = result["metrics"]
+    print(f"test  HIT@10 {m['full_HIT@10']:.4f}  NDCG@10 {m['full_NDCG@10']:.4f}  HIT@20 {m['full_HIT@20']:.4f}  "
+          f"NDCG@20 {m['full_NDCG@20']:.4f}  sampled HIT@10 {m['sampled_HIT@10']:.4f}")
+    print(f"epochs {result['epochs_run']} (best {result['best_epoch']}), {result['seconds_per_epoch']:.2f} s/epoch, "
+          f"peak memory {result['provenance']['peak_memory_mb']:.0f} MB on {result['provenance']['device']}")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_data_fetch(args) -> int:
+    names = args.names or list(data_mod.SHA256)
+    for name in names:
+        filename = name if name in data_mod.SHA256 else f"{name}.txt"
+        print(data_mod.fetch(filename, args.dest))
+    return 0
+
+
+def cmd_data_stats(args) -> int:
+    import pandas as pd
+
+    names = args.names or list(data_mod.DATASETS)
+    table = pd.DataFrame([data_mod.stats(data_mod.load(n)) for n in names]).set_index("dataset")
+    print(table.to_string(float_format=lambda v: f"{v:.5g}"))
+    return 0
+
+
+def cmd_data_import(args) -> int:
+    out = args.out or str(Path(args.log).with_suffix(".txt").name)
+    info = data_mod.import_log(args.log, out, user=args.user, item=args.item, time=args.time, sep=args.sep,
+                               min_count=args.min_count)
+    print(f"wrote {out}: {info['users']} users, {info['items']} items, {info['interactions']} interactions")
+    return 0
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage is one ``--help`` away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="seqrec", description="Sequential recommendation with Cumulative Cross-Entropy.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train one model with one loss, test it, write a JSON result",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_config_options(train)
+    train.add_argument("--out", help="result file (default: results/adhoc/<data>-<model>-<loss>-<hash>.json)")
+    train.add_argument("--checkpoint", help="save state every epoch here and resume from it if it exists")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    data = sub.add_parser("data", help="fetch, describe or import datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    fetch = dsub.add_parser("fetch", help="download datasets into the cache, verifying SHA-256")
+    fetch.add_argument("names", nargs="*", help="dataset or file names (default: all files)")
+    fetch.add_argument("--dest", help="folder to download into (default: the cache)")
+    fetch.set_defaults(func=cmd_data_fetch)
+    stats = dsub.add_parser("stats", help="users, items, interactions, mean length, density")
+    stats.add_argument("names", nargs="*", help="dataset names or .txt paths (default: the paper's five)")
+    stats.set_defaults(func=cmd_data_stats)
+    imp = dsub.add_parser("import", help="turn an interaction log (CSV) into the S3-Rec format with 5-core filtering")
+    imp.add_argument("log", help="the interaction log, a delimited text file with a header line")
+    imp.add_argument("--user", required=True, help="user column")
+    imp.add_argument("--item", required=True, help="item column")
+    imp.add_argument("--time", required=True, help="timestamp column (anything that sorts)")
+    imp.add_argument("--sep", default=None, help="field separator (default: sniffed)")
+    imp.add_argument("--min-count", type=int, default=5, help="k of the k-core filtering (default: 5)")
+    imp.add_argument("--out", help="output .txt (default: <log name>.txt in the current folder)")
+    imp.set_defaults(func=cmd_data_import)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (SeqrecError, FileNotFoundError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        print(f"seqrec: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seqrec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

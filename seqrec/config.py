@@ -1,0 +1,88 @@
+"""Configuration of one training run: a plain dataclass, validated on creation, hashable for the results store."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import SeqrecError
+
+MONITORS = ("valid_NDCG@20", "valid_HIT@10", "valid_NDCG@10", "valid_MRR", "train_loss")
+
+
+def _help(text: str, **kw):
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass
+class TrainConfig:
+    data: str = _help("dataset name (Beauty, Sports_and_Outdoors, Toys_and_Games, Yelp, LastFM) or a .txt path", default="Beauty")
+    model: str = _help("model name (see `seqrec.models.REGISTRY`)", default="sasrec")
+    loss: str = _help("loss name (see `seqrec.losses.REGISTRY`)", default="cce")
+    seed: int = _help("seed for initialisation, shuffling, negatives and dropout", default=42)
+    max_len: int = _help("keep the last max_len items of each sequence", default=50)
+    hidden_size: int = _help("hidden size D", default=64)
+    num_layers: int = _help("transformer layers", default=2)
+    num_heads: int = _help("attention heads", default=2)
+    dropout: float = _help("dropout probability", default=0.5)
+    lr: float = _help("Adam learning rate", default=1e-3)
+    batch_size: int = _help("training batch size (users per batch)", default=256)
+    epochs: int = _help("maximum number of epochs", default=200)
+    patience: int = _help("early stopping: epochs without improvement of the monitor", default=10)
+    monitor: str = _help(f"early stopping monitor: one of {', '.join(MONITORS)}", default="valid_NDCG@20")
+    num_negatives: int = _help("negatives per position for bce/bpr/top1 and their -max forms", default=1)
+    mask_prob: float = _help("fraction of positions masked by the mlm loss", default=0.2)
+    exclude_seen: str = _help("seen items in full ranking: -inf (removed) or zero (the authors' code)", default="-inf")
+    ties: str = _help("ties in ranking: pessimistic (default) or optimistic", default="pessimistic")
+    max_users: int | None = _help("train and evaluate on a random subset of users (None: all)", default=None)
+    eval_every: int = _help("validate every N epochs (when monitoring train_loss: for the curve only; 0 = never)", default=1)
+    eval_batch_size: int = _help("users per evaluation batch", default=1024)
+    device: str = _help("auto, cpu or cuda", default="auto")
+    model_options: dict = _help("model-specific options as JSON (e.g. '{\"variant\": \"causal\"}')", default_factory=dict)
+
+    def __post_init__(self):
+        from . import losses, models
+
+        if self.model not in models.REGISTRY:
+            raise SeqrecError(f"unknown model {self.model!r}; allowed: {', '.join(models.REGISTRY)}")
+        losses.get(self.loss)
+        checks = [
+            (self.max_len >= 2, f"max_len must be >= 2, got {self.max_len}"),
+            (self.num_negatives >= 1, f"num_negatives must be >= 1, got {self.num_negatives}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {self.eval_batch_size}"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.patience >= 1, f"patience must be >= 1, got {self.patience}"),
+            (self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}"),
+            (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
+            (0 < self.mask_prob < 1, f"mask_prob must be in (0, 1), got {self.mask_prob}"),
+            (self.hidden_size >= 1 and self.num_layers >= 1 and self.num_heads >= 1,
+             "hidden_size, num_layers and num_heads must be >= 1"),
+            (self.hidden_size % self.num_heads == 0, f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}"),
+            (self.max_users is None or self.max_users >= 1, f"max_users must be >= 1, got {self.max_users}"),
+            (self.monitor in MONITORS, f"unknown monitor {self.monitor!r}; allowed: {', '.join(MONITORS)}"),
+            (self.exclude_seen in ("-inf", "zero"), f"unknown exclude_seen {self.exclude_seen!r}; allowed: -inf, zero"),
+            (self.ties in ("pessimistic", "optimistic"), f"unknown ties {self.ties!r}; allowed: pessimistic, optimistic"),
+            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), f"unknown device {self.device!r}; allowed: auto, cpu, cuda"),
+            (self.monitor == "train_loss" or self.eval_every >= 1, "eval_every must be >= 1 when monitoring a validation metric"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SeqrecError(message)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SeqrecError(f"unknown config key {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def key(self) -> str:
+        """A short hash of the resolved config (device excluded: it does not change what is computed)."""
+        values = {k: v for k, v in self.to_dict().items() if k != "device"}
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,371 @@
+"""Datasets in the S3-Rec format: finding, downloading, reading, splitting, sampling, importing.
+
+Format of ``<NAME>.txt``: one line per user, ``user_id item_id item_id ...``, items numbered from 1, in
+time order. The split is leave-one-out per user (the protocol of ../shared/paper/README.md):
+
+======== ====================== ==========================
+split    input                  target(s)
+======== ====================== ==========================
+train    ``items[:-3]``         ``items[1:-2]`` (every position)
+valid    ``items[:-2]``         ``items[-2]``
+test     ``items[:-1]``         ``items[-1]``
+======== ====================== ==========================
+
+Inputs keep their last ``max_len`` items and are left-padded with 0.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import SeqrecError
+
+DATASETS = ("Beauty", "Sports_and_Outdoors", "Toys_and_Games", "Yelp", "LastFM")
+BASE_URL = "https://raw.githubusercontent.com/Li-fAngyU/sequential_rec/master/data/"
+SHA256 = {
+    "Beauty.txt": "226cce9c3105299ca0db9615d7d3fb32b3175e90da43100ae352599f0f0107b8",
+    "Sports_and_Outdoors.txt": "2a095e0648872beb9982408958290f5d655db5be2911c3756b5446de9f0b8de2",
+    "Toys_and_Games.txt": "176c680c688d497598c4a89a03b402c0fe78d795e5db335c2e78dd5f2d778a3f",
+    "Yelp.txt": "724b219106b81dd2349027da997334ddb6da9fe2f152ad6e0d97a93170f7caed",
+    "LastFM.txt": "9ded486adb5b0fe9dc761950afa0a9a05e93ff018992e0c52bf11afec529f802",
+    "LastFM_sample.txt": "60194cc2e4fd1aa8b5dc8872e1f3af9c6abd09c39d478d3df9337cb97e6e2f0d",
+    "Beauty_item2attributes.json": "129e40f67486f6877eff0f5318cfa8530ee8ac23d8b0d1de04e1bb7a2ba0b2d4",
+    "LastFM_item2attributes.json": "a4ccd678dc9ff6d43fe5073f491db5c9b02eb98dfa4f8c0382913a784be217ef",
+    "Sports_and_Outdoors_item2attributes.json": "7fb10733ac4f1811384a52144cdefa7fcc7536fa80a7232c5da9bd789155c34b",
+    "Toys_and_Games_item2attributes.json": "d371acd25101eedac04afc727626464b7acec770c4eda708705d51eb76eb1ad0",
+    "Yelp_item2attributes.json": "f25acd5e1e680e0b22fd4e3f4fb6be4b2a7461e9222610616e3e1ee6702dd58d",
+}
+MIN_ITEMS = 3  # a validation target, a test target and at least one item before them
+NUM_SAMPLED_NEGATIVES = 99
+
+
+# --------------------------------------------------------------------------- finding and fetching
+def cache_dir() -> Path:
+    """Where downloads go: ``$SEQREC_CACHE_DIR``, else ``$XDG_CACHE_HOME/seqrec``, else ``~/.cache/seqrec``."""
+    if os.environ.get("SEQREC_CACHE_DIR"):
+        return Path(os.environ["SEQREC_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqrec"
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(filename: str, dest_dir: str | os.PathLike | None = None, base_url: str | None = None) -> Path:
+    """Download ``filename`` from the public source into ``dest_dir`` (default: the cache), verifying SHA-256.
+
+    ``base_url`` (or ``$SEQREC_DATA_URL``) may be any URL urllib opens, ``file://`` included. The file is
+    written to a temporary name and renamed only once its checksum matches, so a broken download never
+    leaves a file that looks complete.
+    """
+    if filename not in SHA256:
+        raise SeqrecError(f"unknown data file {filename!r}; known: {', '.join(sorted(SHA256))}")
+    dest_dir = Path(dest_dir) if dest_dir is not None else cache_dir()
+    dest = dest_dir / filename
+    if dest.exists() and sha256_of(dest) == SHA256[filename]:
+        return dest
+    base_url = base_url or os.environ.get("SEQREC_DATA_URL") or BASE_URL
+    url = base_url.rstrip("/") + "/" + filename
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{filename}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    shutil.copyfileobj(response, out)
+            except OSError as exc:  # URLError and HTTPError are OSErrors
+                raise SeqrecError(f"cannot download {url}: {exc}") from exc
+        got = sha256_of(tmp)
+        if got != SHA256[filename]:
+            raise SeqrecError(f"wrong checksum for {url}: sha256 {got}, expected {SHA256[filename]}")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def locate(filename: str, *, download: bool = True) -> Path:
+    """Path of a data file: from ``$SEQREC_DATA_DIR`` when it is set, else the cache (downloading if missing)."""
+    if os.environ.get("SEQREC_DATA_DIR"):
+        path = Path(os.environ["SEQREC_DATA_DIR"]) / filename
+        if not path.is_file():
+            raise SeqrecError(f"missing data file {path} (SEQREC_DATA_DIR={os.environ['SEQREC_DATA_DIR']})")
+        return path
+    path = cache_dir() / filename
+    if path.is_file():
+        return path
+    if not download:
+        raise SeqrecError(f"missing data file {path}; run `seqrec data fetch` or set SEQREC_DATA_DIR")
+    return fetch(filename)
+
+
+def verify(path: str | os.PathLike) -> None:
+    """Raise if a known file's SHA-256 differs from the published one."""
+    path = Path(path)
+    expected = SHA256.get(path.name)
+    if expected is not None and sha256_of(path) != expected:
+        raise SeqrecError(f"wrong checksum for {path}: expected sha256 {expected}")
+
+
+# --------------------------------------------------------------------------- reading
+@dataclass
+class SequenceData:
+    """All users' item sequences. ``sequences[u]`` is user ``user_ids[u]``'s items, oldest first."""
+
+    name: str
+    user_ids: list[int]
+    sequences: list[list[int]]
+    num_items: int  # the largest item id; ids run 1..num_items
+
+    @property
+    def num_users(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def num_interactions(self) -> int:
+        return sum(len(s) for s in self.sequences)
+
+
+def read_sequences(path: str | os.PathLike, name: str | None = None, min_items: int = MIN_ITEMS) -> SequenceData:
+    """Read an S3-Rec ``.txt`` file, checking every line.
+
+    Raises :class:`SeqrecError` naming the file and line for a malformed line, a non-integer id, an item id
+    below 1, a user with fewer than ``min_items`` items, and for a missing or empty file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SeqrecError(f"missing data file {path}")
+    user_ids, sequences, max_item = [], [], 0
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                ids = [int(f) for f in fields]
+            except ValueError:
+                bad = next(f for f in fields if not f.lstrip("-").isdigit())
+                raise SeqrecError(f"{path}:{lineno}: non-integer id {bad!r}") from None
+            if len(ids) < 2:
+                raise SeqrecError(f"{path}:{lineno}: malformed line, expected 'user item item ...'")
+            user, items = ids[0], ids[1:]
+            if min(items) < 1:
+                raise SeqrecError(f"{path}:{lineno}: item id {min(items)} is not allowed (items start at 1; 0 is padding)")
+            if len(items) < min_items:
+                raise SeqrecError(f"{path}:{lineno}: user {user} has {len(items)} items, too few to split (need {min_items})")
+            user_ids.append(user)
+            sequences.append(items)
+            max_item = max(max_item, max(items))
+    if not sequences:
+        raise SeqrecError(f"{path}: empty file, no users")
+    return SequenceData(name or path.stem, user_ids, sequences, max_item)
+
+
+def read_negative_samples(path: str | os.PathLike, data: SequenceData) -> np.ndarray:
+    """Read ``<NAME>_sample.txt`` (``user_id`` then 99 item ids per line) as an (U, 99) array in ``data``'s user order."""
+    path = Path(path)
+    by_user: dict[int, list[int]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                ids = [int(f) for f in fields]
+            except ValueError:
+                raise SeqrecError(f"{path}:{lineno}: non-integer id in negative samples") from None
+            if len(ids) != NUM_SAMPLED_NEGATIVES + 1:
+                raise SeqrecError(f"{path}:{lineno}: expected a user and {NUM_SAMPLED_NEGATIVES} items, got {len(ids)} fields")
+            by_user[ids[0]] = ids[1:]
+    missing = [u for u in data.user_ids if u not in by_user]
+    if missing:
+        raise SeqrecError(f"{path}: no negative samples for user {missing[0]} ({len(missing)} users missing)")
+    return np.asarray([by_user[u] for u in data.user_ids], dtype=np.int64)
+
+
+def load(name: str, *, max_users: int | None = None, seed: int = 0) -> SequenceData:
+    """Load a dataset by name (one of :data:`DATASETS`) or by path to a ``.txt`` file in the S3-Rec format.
+
+    ``max_users`` keeps a random subset of users (drawn with ``seed``), in their original order.
+    """
+    if name in DATASETS:
+        path = locate(f"{name}.txt")
+    elif name.endswith(".txt") and Path(name).exists():
+        path = Path(name)
+    else:
+        raise SeqrecError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} or a path to a .txt file")
+    data = read_sequences(path, name=Path(name).stem if name not in DATASETS else name)
+    if max_users is not None and max_users < data.num_users:
+        if max_users < 1:
+            raise SeqrecError(f"max_users must be >= 1, got {max_users}")
+        keep = np.sort(np.random.default_rng(seed).choice(data.num_users, size=max_users, replace=False))
+        data = SequenceData(data.name, [data.user_ids[i] for i in keep], [data.sequences[i] for i in keep], data.num_items)
+    return data
+
+
+# --------------------------------------------------------------------------- splitting
+def left_pad(seqs: list[list[int]], max_len: int) -> torch.Tensor:
+    """(U, max_len) long tensor: each sequence's last ``max_len`` items, left-padded with 0."""
+    out = torch.zeros(len(seqs), max_len, dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        tail = seq[-max_len:]
+        if tail:
+            out[row, max_len - len(tail):] = torch.as_tensor(tail, dtype=torch.long)
+    return out
+
+
+@dataclass
+class Split:
+    """Leave-one-out tensors for all users.
+
+    train_inputs, train_targets: (U, L); valid_inputs, test_inputs: (U, L); valid_targets, test_targets: (U,);
+    valid_seen, test_seen: (U, S) items to exclude from ranking (padded with 0); negatives: (U, 99) or None.
+    """
+
+    train_inputs: torch.Tensor
+    train_targets: torch.Tensor
+    valid_inputs: torch.Tensor
+    valid_targets: torch.Tensor
+    test_inputs: torch.Tensor
+    test_targets: torch.Tensor
+    valid_seen: torch.Tensor
+    test_seen: torch.Tensor
+    num_items: int
+    negatives: torch.Tensor | None = None
+
+
+def split(data: SequenceData, max_len: int = 50) -> Split:
+    """The leave-one-out split of the module docstring. Seen items: ``items[:-2]`` (valid), ``items[:-1]`` (test)."""
+    if max_len < 2:
+        raise SeqrecError(f"max_len must be >= 2, got {max_len}")
+    seqs = data.sequences
+    return Split(
+        train_inputs=left_pad([s[:-3] for s in seqs], max_len),
+        train_targets=left_pad([s[1:-2] for s in seqs], max_len),
+        valid_inputs=left_pad([s[:-2] for s in seqs], max_len),
+        valid_targets=torch.as_tensor([s[-2] for s in seqs], dtype=torch.long),
+        test_inputs=left_pad([s[:-1] for s in seqs], max_len),
+        test_targets=torch.as_tensor([s[-1] for s in seqs], dtype=torch.long),
+        valid_seen=left_pad([s[:-2] for s in seqs], max(len(s) for s in seqs)),
+        test_seen=left_pad([s[:-1] for s in seqs], max(len(s) for s in seqs)),
+        num_items=data.num_items,
+    )
+
+
+def sample_negatives(data: SequenceData, seed: int, n: int = NUM_SAMPLED_NEGATIVES) -> np.ndarray:
+    """(U, n) items each user never interacted with, drawn uniformly without replacement, fixed by ``seed``."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((data.num_users, n), dtype=np.int64)
+    for row, seq in enumerate(data.sequences):
+        seen = set(seq)
+        if data.num_items - len(seen) < n:
+            raise SeqrecError(f"user {data.user_ids[row]} has seen too many items to sample {n} negatives")
+        chosen: list[int] = []
+        taken = set(seen)
+        while len(chosen) < n:
+            for item in rng.integers(1, data.num_items + 1, size=2 * n):
+                item = int(item)
+                if item not in taken:
+                    taken.add(item)
+                    chosen.append(item)
+                    if len(chosen) == n:
+                        break
+        out[row] = chosen
+    return out
+
+
+def evaluation_negatives(data: SequenceData, seed: int) -> torch.Tensor:
+    """The 99 sampled-evaluation negatives per user: ``<NAME>_sample.txt`` when it exists, else sampled with ``seed``."""
+    sample_file = f"{data.name}_sample.txt"
+    if data.name in DATASETS and sample_file in SHA256:
+        try:
+            path = locate(sample_file)
+        except SeqrecError:
+            path = None
+        if path is not None:
+            return torch.as_tensor(read_negative_samples(path, data))
+    return torch.as_tensor(sample_negatives(data, seed))
+
+
+# --------------------------------------------------------------------------- statistics and import
+def stats(data: SequenceData) -> dict[str, float | int | str]:
+    """Users, items, interactions, mean sequence length and density of a dataset."""
+    items = {i for s in data.sequences for i in s}
+    return {
+        "dataset": data.name,
+        "users": data.num_users,
+        "items": len(items),
+        "interactions": data.num_interactions,
+        "mean_length": data.num_interactions / data.num_users,
+        "density": data.num_interactions / (data.num_users * len(items)),
+    }
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def import_log(path: str | os.PathLike, out: str | os.PathLike, *, user: str, item: str, time: str,
+               sep: str | None = None, min_count: int = 5) -> dict[str, float | int | str]:
+    """Turn an interaction log (CSV/TSV with a header) into the S3-Rec format.
+
+    Applies ``min_count``-core filtering (repeated until every user and every item has at least
+    ``min_count`` interactions), orders each user's items by time (stable for ties), renumbers users and
+    items from 1 in order of first appearance, and writes ``out`` atomically. Returns the statistics.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise SeqrecError(f"missing interaction log {path}")
+    if min_count < 1:
+        raise SeqrecError(f"min_count must be >= 1, got {min_count}")
+    try:
+        log = pd.read_csv(path, sep=sep, engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SeqrecError(f"{path}: cannot parse as a delimited table: {str(exc).splitlines()[0]}") from None
+    for col in (user, item, time):
+        if col not in log.columns:
+            raise SeqrecError(f"{path}: no column {col!r}; columns are {', '.join(map(str, log.columns))}")
+    log = log[[user, item, time]].dropna()
+    while True:
+        user_ok = log.groupby(user)[item].transform("size") >= min_count
+        item_ok = log.groupby(item)[user].transform("size") >= min_count
+        keep = user_ok & item_ok
+        if keep.all():
+            break
+        log = log[keep]
+    if log.empty:
+        raise SeqrecError(f"{path}: no interactions left after {min_count}-core filtering")
+    log = log.sort_values([time], kind="stable")
+    item_ids = {raw: new for new, raw in enumerate(pd.unique(log[item]), 1)}
+    lines, sequences = [], []
+    for new_user, (_, group) in enumerate(log.groupby(user, sort=False), 1):
+        items = [item_ids[i] for i in group[item]]
+        sequences.append(items)
+        lines.append(" ".join(map(str, [new_user, *items])))
+    write_atomic(out, "\n".join(lines) + "\n")
+    return stats(SequenceData(Path(out).stem, list(range(1, len(sequences) + 1)), sequences, len(item_ids)))

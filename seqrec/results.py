@@ -1,0 +1,84 @@
+"""Result files: one JSON per run, written atomically; loaded into tidy pandas DataFrames."""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+from .data import write_atomic
+
+REQUIRED = ("config", "metrics", "provenance")
+
+
+def save(result: dict, path: str | os.PathLike) -> Path:
+    """Write one run's result as JSON through a temporary file and a rename (never a partial file)."""
+    write_atomic(path, json.dumps(result, indent=1, sort_keys=True) + "\n")
+    return Path(path)
+
+
+def load_runs(paths) -> list[dict]:
+    """Read result files (a folder is searched recursively for ``*.json``). A corrupt or foreign file is
+    reported by name with a warning and skipped."""
+    files: list[Path] = []
+    for p in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        p = Path(p)
+        files.extend(sorted(p.rglob("*.json")) if p.is_dir() else [p])
+    runs = []
+    for f in files:
+        try:
+            run = json.loads(f.read_text(encoding="utf-8"))
+            if not isinstance(run, dict) or any(k not in run for k in REQUIRED):
+                raise ValueError(f"not a seqrec result (needs keys {', '.join(REQUIRED)})")
+        except (OSError, ValueError) as exc:
+            warnings.warn(f"skipping {f}: {str(exc).splitlines()[0]}", stacklevel=2)
+            continue
+        run["path"] = str(f)
+        runs.append(run)
+    return runs
+
+
+RUN_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties")
+
+
+def _run_row(run: dict) -> dict:
+    cfg = run["config"]
+    row = {k: cfg.get(k) for k in RUN_COLUMNS}
+    row["variant"] = (cfg.get("model_options") or {}).get("variant")
+    prov = run["provenance"]
+    row.update(profile=run.get("profile"), grid=run.get("grid"), key=run.get("key"),
+               epochs_run=run.get("epochs_run"), best_epoch=run.get("best_epoch"),
+               train_seconds=run.get("train_seconds"), seconds_per_epoch=run.get("seconds_per_epoch"),
+               peak_memory_mb=prov.get("peak_memory_mb"), device=prov.get("device"), commit=prov.get("commit"),
+               path=run.get("path"))
+    return row
+
+
+def to_frame(runs):
+    """Tidy table: one row per run × metric (columns: run descriptors, ``metric``, ``value``)."""
+    import pandas as pd
+
+    if isinstance(runs, (str, os.PathLike)):
+        runs = load_runs(runs)
+    rows = []
+    for run in runs:
+        base = _run_row(run)
+        for metric, value in run["metrics"].items():
+            rows.append({**base, "metric": metric, "value": value})
+    return pd.DataFrame(rows)
+
+
+def curves(runs):
+    """Tidy learning curves: one row per run × epoch × quantity (train_loss, elapsed, valid metrics)."""
+    import pandas as pd
+
+    if isinstance(runs, (str, os.PathLike)):
+        runs = load_runs(runs)
+    rows = []
+    for run in runs:
+        base = _run_row(run)
+        for point in run.get("curve", []):
+            for quantity, value in point.items():
+                if quantity != "epoch":
+                    rows.append({**base, "epoch": point["epoch"], "quantity": quantity, "value": value})
+    return pd.DataFrame(rows)

@@ -1,0 +1,182 @@
+"""Training and evaluation of one configuration: Adam, early stopping, best checkpoint, one test.
+
+``train(config)`` returns a result dict (config, metrics, per-epoch curve, timings, provenance) that
+:func:`seqrec.results.save` writes as JSON. With ``checkpoint=PATH`` the state after every epoch is saved
+atomically and an interrupted run resumes from it, giving the same result as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import data as data_mod
+from . import losses, metrics, models, provenance
+from .config import TrainConfig
+from .errors import SeqrecError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SeqrecError(f"device {name!r} asked for, but CUDA is not available")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def evaluate(model: models.SequentialRecommender, inputs: torch.Tensor, targets: torch.Tensor, seen: torch.Tensor,
+             negatives: torch.Tensor | None = None, *, exclude: str = "-inf", ties: str = "pessimistic",
+             batch_size: int = 1024, device: torch.device | str = "cpu") -> dict[str, float]:
+    """Full-ranking (``full_*``) and, with ``negatives``, sampled (``sampled_*``) metrics of next-item prediction.
+
+    inputs: (U, L); targets: (U,); seen: (U, S) items excluded from full ranking; negatives: (U, 99).
+    """
+    was_training = model.training
+    model.eval()
+    full, sampled = [], []
+    for start in range(0, inputs.shape[0], batch_size):
+        rows = slice(start, start + batch_size)
+        t = targets[rows].to(device)
+        scores = model.score_all(inputs[rows].to(device)).float()
+        full.append(metrics.full_ranks(scores, t, seen[rows].to(device), exclude=exclude, ties=ties).cpu())
+        if negatives is not None:
+            sampled.append(metrics.sampled_ranks(scores, t, negatives[rows].to(device), ties=ties).cpu())
+    model.train(was_training)
+    out = metrics.metrics_from_ranks(torch.cat(full), prefix="full_")
+    if negatives is not None:
+        out.update(metrics.metrics_from_ranks(torch.cat(sampled), prefix="sampled_"))
+    return out
+
+
+def _improved(monitor: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor == "train_loss" else value > best
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, checkpoint: str | os.PathLike | None = None,
+          progress: bool = True) -> dict:
+    """Train ``config`` to early stopping, restore the best epoch, test once; return the result dict."""
+    started = dt.datetime.now(dt.timezone.utc)
+    wall0 = time.perf_counter()
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    dataset = dataset or data_mod.load(config.data, max_users=config.max_users, seed=config.seed)
+    split = data_mod.split(dataset, config.max_len)
+    negatives = data_mod.evaluation_negatives(dataset, config.seed)
+    model = models.build(config, dataset.num_items).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
+    spec = losses.get(config.loss)
+    opts = losses.LossOptions(config.num_negatives, generator, config.mask_prob)
+    provenance.reset_peak_memory(device)
+
+    state = {"epoch": 0, "curve": [], "best": None, "best_epoch": 0, "best_state": None, "bad": 0, "train_seconds": 0.0,
+             "eval_seconds": 0.0}
+    checkpoint = Path(checkpoint) if checkpoint else None
+    if checkpoint and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        if saved.get("key") != config.key():
+            raise SeqrecError(f"checkpoint {checkpoint} belongs to another configuration (key {saved.get('key')}, expected {config.key()})")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"])
+        generator.set_state(saved["generator"])
+        if device.type == "cuda" and saved.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        state = saved["state"]
+
+    n_users = split.train_inputs.shape[0]
+    eval_kw = dict(exclude=config.exclude_seen, ties=config.ties, batch_size=config.eval_batch_size, device=device)
+    bar = tqdm(range(state["epoch"] + 1, config.epochs + 1), desc=f"{config.model}+{config.loss} on {dataset.name}",
+               disable=not progress, initial=state["epoch"], total=config.epochs, unit="epoch")
+    for epoch in bar:
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(n_users, generator=generator)
+        total, batches = 0.0, 0
+        for start in range(0, n_users, config.batch_size):
+            rows = order[start:start + config.batch_size]
+            inputs, targets = split.train_inputs[rows].to(device), split.train_targets[rows].to(device)
+            if spec.prepare is not None:
+                inputs, targets = spec.prepare(model, inputs, targets, opts)
+            loss = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
+            if not torch.isfinite(loss):
+                raise SeqrecError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            batches += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        state["train_seconds"] += time.perf_counter() - t0
+        point = {"epoch": epoch, "train_loss": total / max(batches, 1), "elapsed": state["train_seconds"]}
+        if config.eval_every and epoch % config.eval_every == 0:
+            t1 = time.perf_counter()
+            valid = evaluate(model, split.valid_inputs, split.valid_targets, split.valid_seen, **eval_kw)
+            state["eval_seconds"] += time.perf_counter() - t1
+            point.update({f"valid_{k.removeprefix('full_')}": v for k, v in valid.items()})
+        state["curve"].append(point)
+        state["epoch"] = epoch
+        value = point.get(config.monitor)
+        if value is not None:
+            if _improved(config.monitor, value, state["best"]):
+                state.update(best=value, best_epoch=epoch, bad=0,
+                             best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+            else:
+                state["bad"] += 1
+        bar.set_postfix(loss=f"{point['train_loss']:.4f}", **({config.monitor: f"{value:.4f}"} if value is not None else {}))
+        if checkpoint:
+            _save_checkpoint(checkpoint, {"key": config.key(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                          "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
+                                          "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                                          "state": state})
+        if state["bad"] >= config.patience:
+            break
+    bar.close()
+
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
+    best_point = next((p for p in state["curve"] if p["epoch"] == state["best_epoch"]), {})
+    test = evaluate(model, split.test_inputs, split.test_targets, split.test_seen, negatives, **eval_kw)
+    epochs_run = state["epoch"]
+    return {
+        "config": config.to_dict(),
+        "key": config.key(),
+        "metrics": test,
+        "valid_metrics": {k: v for k, v in best_point.items() if k.startswith("valid_")},
+        "curve": state["curve"],
+        "epochs_run": epochs_run,
+        "best_epoch": state["best_epoch"],
+        "stopped_early": state["bad"] >= config.patience,
+        "train_seconds": state["train_seconds"],
+        "seconds_per_epoch": state["train_seconds"] / max(epochs_run, 1),
+        "eval_seconds": state["eval_seconds"],
+        "dataset": {"name": dataset.name, "users": dataset.num_users, "items": dataset.num_items},
+        "provenance": {
+            **provenance.git_state(),
+            "versions": provenance.versions(),
+            "device": provenance.device_name(device),
+            "device_type": device.type,
+            "peak_memory_mb": provenance.peak_memory_mb(device),
+            "started_at": started.isoformat(timespec="seconds"),
+            "wall_seconds": time.perf_counter() - wall0,
+            "seed": config.seed,
+        },
+    }
+
