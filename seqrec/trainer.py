@@ -71,6 +71,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
           progress: bool = True) -> dict:
     """Train ``config`` to early stopping, restore the best epoch, test once; return the result dict."""
     started = dt.datetime.now(dt.timezone.utc)
+    git = provenance.git_state()  # at the start: the code that runs, not the tree at the end
     wall0 = time.perf_counter()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -169,7 +170,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         "eval_seconds": state["eval_seconds"],
         "dataset": {"name": dataset.name, "users": dataset.num_users, "items": dataset.num_items},
         "provenance": {
-            **provenance.git_state(),
+            **git,
             "versions": provenance.versions(),
             "device": provenance.device_name(device),
             "device_type": device.type,
