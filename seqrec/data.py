@@ -288,7 +288,11 @@ def sample_negatives(data: SequenceData, seed: int, n: int = NUM_SAMPLED_NEGATIV
 
 
 def evaluation_negatives(data: SequenceData, seed: int) -> torch.Tensor:
-    """The 99 sampled-evaluation negatives per user: ``<NAME>_sample.txt`` when it exists, else sampled with ``seed``."""
+    """The 99 sampled-evaluation negatives per user: ``<NAME>_sample.txt`` when it exists, else sampled with ``seed``.
+
+    In a catalog too small for 99 unseen items per user (toy data), every user gets as many as the most
+    active user can (the result's ``sampled_candidates`` says how many candidates were ranked).
+    """
     sample_file = f"{data.name}_sample.txt"
     if data.name in DATASETS and sample_file in SHA256:
         try:
@@ -297,7 +301,8 @@ def evaluation_negatives(data: SequenceData, seed: int) -> torch.Tensor:
             path = None
         if path is not None:
             return torch.as_tensor(read_negative_samples(path, data))
-    return torch.as_tensor(sample_negatives(data, seed))
+    room = data.num_items - max(len(set(s)) for s in data.sequences)
+    return torch.as_tensor(sample_negatives(data, seed, min(NUM_SAMPLED_NEGATIVES, room)))
 
 
 # --------------------------------------------------------------------------- statistics and import

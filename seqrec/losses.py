@@ -81,7 +81,9 @@ def full_cross_entropy(hidden: torch.Tensor, item_emb: torch.Tensor, targets: to
     if not mask.any():  # e.g. an MLM batch where no position was drawn: no signal, no NaN
         return hidden.sum() * 0.0
     logits = hidden[mask] @ item_emb[1:].T  # (P, N)
-    return F.cross_entropy(logits.float(), targets[mask] - 1)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # the reduction in float32 at least
+    return F.cross_entropy(logits, targets[mask] - 1)
 
 
 # --------------------------------------------------------------------------- the losses

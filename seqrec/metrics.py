@@ -70,7 +70,7 @@ def mask_seen(scores: torch.Tensor, seen: torch.Tensor, exclude: str = "-inf") -
 def full_ranks(scores: torch.Tensor, targets: torch.Tensor, seen: torch.Tensor, *, exclude: str = "-inf",
                ties: str = "pessimistic") -> torch.Tensor:
     """(B,) ranks of targets (B,) among all items, from scores (B, N+1) and seen items (B, S)."""
-    return target_rank(mask_seen(scores, seen, exclude), targets, ties)
+    return target_rank(mask_seen(scores, seen, exclude)[:, 1:], targets - 1, ties)  # column 0 is not an item
 
 
 def sampled_ranks(scores: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, *,

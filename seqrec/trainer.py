@@ -168,6 +168,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         "train_seconds": state["train_seconds"],
         "seconds_per_epoch": state["train_seconds"] / max(epochs_run, 1),
         "eval_seconds": state["eval_seconds"],
+        "sampled_candidates": 1 + negatives.shape[1],
         "dataset": {"name": dataset.name, "users": dataset.num_users, "items": dataset.num_items},
         "provenance": {
             **git,

@@ -1,0 +1,26 @@
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "s3rec"
+
+
+@pytest.fixture
+def real_data_dir(monkeypatch):
+    """The paper's data folder (SEQREC_DATA_DIR, else ../shared/data/s3rec); skips when neither exists."""
+    path = Path(os.environ.get("SEQREC_DATA_DIR") or SHARED)
+    if not (path / "LastFM.txt").is_file():
+        pytest.skip(f"the paper's data are not at {path}")
+    monkeypatch.setenv("SEQREC_DATA_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def tiny_file(tmp_path):
+    """Write a small S3-Rec file and return its path."""
+    def make(lines, name="Tiny.txt"):
+        path = tmp_path / name
+        path.write_text("".join(line + "\n" for line in lines))
+        return path
+    return make

@@ -1,0 +1,159 @@
+import functools
+import hashlib
+import http.server
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from seqrec import data
+from seqrec.errors import SeqrecError
+
+
+def test_split_follows_the_protocol(tiny_file):
+    path = tiny_file(["1 1 2 3 4 5 6", "2 7 8 9"])
+    ds = data.read_sequences(path)
+    s = data.split(ds, max_len=4)
+    # user 1: items 1..6 -> train input [1,2,3], targets [2,3,4]; valid input [1,2,3,4] -> 5; test [2,3,4,5] -> 6
+    assert s.train_inputs[0].tolist() == [0, 1, 2, 3]
+    assert s.train_targets[0].tolist() == [0, 2, 3, 4]
+    assert s.valid_inputs[0].tolist() == [1, 2, 3, 4] and s.valid_targets[0].item() == 5
+    assert s.test_inputs[0].tolist() == [2, 3, 4, 5] and s.test_targets[0].item() == 6
+    assert sorted(set(s.test_seen[0].tolist()) - {0}) == [1, 2, 3, 4, 5]
+    assert sorted(set(s.valid_seen[0].tolist()) - {0}) == [1, 2, 3, 4]
+    # user 2 has 3 items: no training pair, valid 7 -> 8, test 7 8 -> 9
+    assert s.train_targets[1].tolist() == [0, 0, 0, 0]
+    assert s.valid_inputs[1].tolist() == [0, 0, 0, 7] and s.valid_targets[1].item() == 8
+    assert s.test_inputs[1].tolist() == [0, 0, 7, 8] and s.test_targets[1].item() == 9
+    assert s.num_items == 9
+
+
+@pytest.mark.parametrize("line, message", [
+    ("1 2 x 4", "non-integer id 'x'"),
+    ("1 2 0 4", "item id 0 is not allowed"),
+    ("1 2 3", "too few to split"),
+    ("7", "malformed line"),
+])
+def test_bad_lines_are_named_with_file_and_line(tiny_file, line, message):
+    path = tiny_file(["1 1 2 3 4", line])
+    with pytest.raises(SeqrecError, match=message) as err:
+        data.read_sequences(path)
+    assert f"{path}:2" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_empty_and_missing_files(tiny_file, tmp_path):
+    with pytest.raises(SeqrecError, match="empty file"):
+        data.read_sequences(tiny_file([]))
+    with pytest.raises(SeqrecError, match="missing data file"):
+        data.read_sequences(tmp_path / "nope.txt")
+
+
+def test_sampled_negatives_are_unseen_distinct_and_seeded(tiny_file):
+    lines = [f"{u} " + " ".join(str(i) for i in range(u, u + 10)) for u in range(1, 30)]
+    ds = data.read_sequences(tiny_file(lines + ["99 " + " ".join(str(i) for i in range(100, 300))]))
+    neg = data.sample_negatives(ds, seed=3)
+    assert neg.shape == (ds.num_users, 99)
+    for row, seq in zip(neg, ds.sequences):
+        assert len(set(row)) == 99 and not set(row) & set(seq)
+        assert row.min() >= 1 and row.max() <= ds.num_items
+    assert np.array_equal(neg, data.sample_negatives(ds, seed=3))
+    assert not np.array_equal(neg, data.sample_negatives(ds, seed=4))
+
+
+def test_real_lastfm_sample_file_is_used(real_data_dir):
+    ds = data.load("LastFM")
+    neg = data.evaluation_negatives(ds, seed=0)
+    first = [int(x) for x in (real_data_dir / "LastFM_sample.txt").read_text().split("\n", 1)[0].split()]
+    assert neg[0].tolist() == first[1:]
+    assert data.stats(ds)["users"] == 1090 and ds.num_items == 3646
+
+
+def test_max_users_is_a_seeded_subset(real_data_dir):
+    a, b = data.load("LastFM", max_users=50, seed=1), data.load("LastFM", max_users=50, seed=1)
+    assert a.user_ids == b.user_ids and len(a.user_ids) == 50
+    assert a.user_ids != data.load("LastFM", max_users=50, seed=2).user_ids
+
+
+def test_missing_file_in_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQREC_DATA_DIR", str(tmp_path))
+    with pytest.raises(SeqrecError, match="missing data file .*Beauty.txt"):
+        data.load("Beauty")
+    with pytest.raises(SeqrecError, match="unknown dataset 'Nope'"):
+        data.load("Nope")
+
+
+def _serve(folder):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_fetch_verifies_checksum_over_http(tmp_path, monkeypatch):
+    source, cache = tmp_path / "source", tmp_path / "cache"
+    source.mkdir()
+    payload = b"1 1 2 3 4 5\n"
+    (source / "LastFM.txt").write_bytes(payload)
+    monkeypatch.setitem(data.SHA256, "LastFM.txt", hashlib.sha256(payload).hexdigest())
+    server = _serve(source)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        path = data.fetch("LastFM.txt", cache, base_url=url)
+        assert path.read_bytes() == payload
+        (source / "LastFM.txt").write_bytes(b"tampered\n")
+        path.unlink()
+        with pytest.raises(SeqrecError, match="wrong checksum"):
+            data.fetch("LastFM.txt", cache, base_url=url)
+        assert list(cache.iterdir()) == []  # no partial or bad file left behind
+        with pytest.raises(SeqrecError, match="cannot download"):
+            data.fetch("LastFM.txt", cache, base_url=url + "missing/")
+    finally:
+        server.shutdown()
+
+
+def test_locate_downloads_into_the_cache_from_a_file_url(tmp_path, monkeypatch):
+    payload = b"1 1 2 3\n"
+    (tmp_path / "LastFM.txt").write_bytes(payload)
+    monkeypatch.setitem(data.SHA256, "LastFM.txt", hashlib.sha256(payload).hexdigest())
+    monkeypatch.delenv("SEQREC_DATA_DIR", raising=False)
+    monkeypatch.setenv("SEQREC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEQREC_DATA_URL", (tmp_path).as_uri())
+    assert data.locate("LastFM.txt") == tmp_path / "cache" / "LastFM.txt"
+    assert data.load("LastFM").num_items == 3
+
+
+def test_import_log_applies_5_core_and_renumbers(tmp_path):
+    rows = ["user,item,ts"]
+    # users a..f each rate items 10..14 at increasing times (a 5-core); user z rates 10 and 99 only: dropped,
+    # then item 99 (1 rating) is dropped
+    for u in "abcdef":
+        for t, item in enumerate([14, 13, 12, 11, 10]):
+            rows.append(f"{u},{item},{t if u != 'b' else 10 - t}")
+    rows += ["z,10,0", "z,99,1"]
+    log = tmp_path / "log.csv"
+    log.write_text("\n".join(rows) + "\n")
+    info = data.import_log(log, tmp_path / "out.txt", user="user", item="item", time="ts")
+    assert info["users"] == 6 and info["items"] == 5 and info["interactions"] == 30
+    lines = (tmp_path / "out.txt").read_text().splitlines()
+    assert lines[0] == "1 1 2 3 4 5"  # a: 14,13,12,11,10 renumbered in order of first appearance
+    assert any(line.split()[1:] == ["5", "4", "3", "2", "1"] for line in lines)  # b: reversed times
+    ds = data.read_sequences(tmp_path / "out.txt")
+    assert ds.num_users == 6
+
+
+def test_import_log_errors(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("u,i,t\n1,2,3\n")
+    with pytest.raises(SeqrecError, match="no column 'user'"):
+        data.import_log(log, tmp_path / "o.txt", user="user", item="i", time="t")
+    with pytest.raises(SeqrecError, match="no interactions left"):
+        data.import_log(log, tmp_path / "o.txt", user="u", item="i", time="t")
+    with pytest.raises(SeqrecError, match="missing interaction log"):
+        data.import_log(tmp_path / "none.csv", tmp_path / "o.txt", user="u", item="i", time="t")
+
+
+def test_left_pad_truncates_to_the_last_items():
+    assert data.left_pad([[1, 2, 3, 4, 5], [7]], 3).tolist() == [[3, 4, 5], [0, 0, 7]]
+    assert torch.equal(data.left_pad([[]], 2), torch.zeros(1, 2, dtype=torch.long))
