@@ -5,7 +5,10 @@ PY := $(VENV)/bin/python
 PROFILE ?= paper
 TRAIN ?= missing
 TORCH_SPEC ?= torch==2.13.0
-export SEQREC_DATA_DIR ?= $(abspath ../shared/data/s3rec)
+SHARED_DATA := $(abspath ../shared/data/s3rec)
+ifneq ($(wildcard $(SHARED_DATA)/LastFM.txt),)
+export SEQREC_DATA_DIR ?= $(SHARED_DATA)
+endif
 
 .PHONY: setup test book clean-book bench
 setup: $(VENV)/.installed
