@@ -238,6 +238,19 @@ def test_s3rec_checkpoint_resume_and_finetuning_start(rule_dataset):
         models.build(config, NR + 5)  # another item count: the checkpoint belongs to other data
 
 
+def test_cli_pretrain_then_train_finds_the_checkpoint(rule_dataset, capsys):
+    from seqrec import cli
+
+    opts = ["--data", rule_dataset, "--max-len", "10", "--hidden-size", "16", "--num-layers", "1", "--num-heads", "1"]
+    train = ["train", *opts, "--model", "s3rec", "--model-options", '{"pretrain_epochs": 1}', "--epochs", "1", "--quiet",
+             "--out", rule_dataset + ".json"]
+    assert cli.main(train) == 2
+    assert "seqrec pretrain --data" in capsys.readouterr().err
+    assert cli.main(["pretrain", *opts, "--epochs", "1", "--quiet"]) == 0
+    assert "-e1.pt" in capsys.readouterr().out
+    assert cli.main(train) == 0
+
+
 # --------------------------------------------------------------------------- smoke: the rule is learned
 SMOKE = [("sasrec", "cce", {}), ("gru4rec", "ce", {}), ("gru4rec", "cce", {}), ("srgnn", "ce", {"variant": "causal"}),
          ("srgnn", "cce", {"variant": "causal"}), ("srgnn", "cce", {"variant": "authors"}), ("bert4rec", "mlm", {}),

@@ -11,7 +11,8 @@ Training (loss ``mlm``, see :meth:`BERT4Rec.prepare_mlm`): the trainer's batch i
 rebuilt as ``inputs[:, 1:]`` followed by the last target. Each real position is replaced by [MASK] with
 probability ``mask_prob`` (independently; always [MASK], no 80/10/10 random/keep replacement); the target at a
 masked position is the original item there, every other target is 0. So the validation item ``items[-2]`` and
-the test item are never seen in training.
+the test item are never seen in training. (A user with only 3 items has an empty training row, so its first item,
+part of ``items[:-2]``, is not rebuilt: the trainer's batch does not carry it.)
 
 Prediction (``next_item_hidden``): append [MASK] to the input, dropping the oldest position to keep length L,
 and read the hidden state at the [MASK].
