@@ -102,13 +102,14 @@ def test_srgnn_graph_of_the_papers_repeated_item_session():
 def test_srgnn_causal_equals_srgnn_on_each_prefix():
     """Causal output at t = the original SR-GNN readout of the prefix up to t (reference: a Python loop)."""
     model = make_models()["srgnn-causal"].eval()
-    x = left_padded(SEQS, 8)
+    seqs = SEQS + [[2, 5, 2, 6, 7, 2, 8, 9, 10, 5, 11, 12]]  # prefixes of lengths 1..12 span two width buckets
+    x = left_padded(seqs, 12)
     with torch.no_grad():
         out = model(x)
-        for b, seq in enumerate(SEQS):
+        for b, seq in enumerate(seqs):
             for k in range(1, len(seq) + 1):
-                ref = model.readout(left_padded([seq[:k]], 8))[0]
-                torch.testing.assert_close(out[b, 8 - len(seq) + k - 1], ref, atol=1e-5, rtol=1e-5)
+                ref = model.readout(left_padded([seq[:k]], 12))[0]
+                torch.testing.assert_close(out[b, 12 - len(seq) + k - 1], ref, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(model.next_item_hidden(x), out[:, -1], atol=1e-5, rtol=1e-5)
 
 
