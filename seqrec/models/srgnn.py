@@ -24,8 +24,8 @@ needs an output at *every* position; ``model_options["variant"]`` picks one of t
   attention. At the last position this is exactly the original SR-GNN, so ``ce`` trains the original model.
   Cost: one graph per real position (up to B·L small graphs), built and propagated in a few batched calls
   (prefixes grouped by length, rounded up to a multiple of 8, since padding never changes a readout): still
-  roughly 10-20× the cost of the authors' variant on LastFM's 50-item sequences, and the price is paid even
-  with ``ce``, which only reads the last position.
+  about 7× the authors' variant's time per batch on LastFM's 50-item sequences (one CPU thread), and the
+  price is paid even with ``ce``, which only reads the last position.
 
 Graph construction is batched tensor code: node slots are sequence positions, the first occurrence of an item
 is its node (``alias``), edges are scattered into a (B, L, L) matrix. Padding (0) is never a node or an edge
