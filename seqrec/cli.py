@@ -43,6 +43,18 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_pretrain(args) -> int:
+    import dataclasses
+
+    from . import pretrain
+
+    base = config_from_args(args)
+    config = dataclasses.replace(base, model="s3rec", model_options={**base.model_options, "pretrain_epochs": args.epochs})
+    path = pretrain.ensure_pretrained(config, progress=not args.quiet)
+    print(f"S3-Rec pretraining checkpoint ({args.epochs} epochs): {path}")
+    return 0
+
+
 def cmd_data_fetch(args) -> int:
     names = args.names or list(data_mod.SHA256)
     for name in names:
@@ -86,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint", help="save state every epoch here and resume from it if it exists")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+
+    pre = sub.add_parser("pretrain", help="S3-Rec pretraining (checkpointed every epoch, resumed if interrupted); "
+                         "--epochs is the number of pretraining epochs", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_config_options(pre)
+    pre.set_defaults(epochs=150)
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pre.set_defaults(func=cmd_pretrain)
 
     data = sub.add_parser("data", help="fetch, describe or import datasets")
     dsub = data.add_subparsers(dest="data_command", required=True)

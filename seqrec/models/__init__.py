@@ -5,7 +5,11 @@ from typing import Callable
 
 from ..errors import SeqrecError
 from .base import SequentialRecommender
+from .bert4rec import BERT4Rec
+from .gru4rec import GRU4Rec
+from .s3rec import S3Rec
 from .sasrec import SASRec
+from .srgnn import SRGNN
 
 REGISTRY: dict[str, Callable[..., SequentialRecommender]] = {}
 
@@ -22,10 +26,33 @@ def _sasrec(config, num_items: int) -> SequentialRecommender:
     return SASRec(num_items, config.max_len, config.hidden_size, config.num_layers, config.num_heads, config.dropout)
 
 
+@register("gru4rec")
+def _gru4rec(config, num_items: int) -> SequentialRecommender:
+    return GRU4Rec(num_items, config.hidden_size, dropout=config.dropout)
+
+
+@register("srgnn")
+def _srgnn(config, num_items: int) -> SequentialRecommender:
+    return SRGNN(num_items, config.hidden_size, variant=config.model_options.get("variant", "causal"))
+
+
+@register("bert4rec")
+def _bert4rec(config, num_items: int) -> SequentialRecommender:
+    return BERT4Rec(num_items, config.max_len, config.hidden_size, config.num_layers, config.num_heads, config.dropout)
+
+
+@register("s3rec")
+def _s3rec(config, num_items: int) -> SequentialRecommender:
+    """Loads the pretraining checkpoint of ``seqrec.pretrain.ensure_pretrained(config)``; an error if it is missing."""
+    from ..pretrain import load_pretrained
+
+    return load_pretrained(config, num_items)
+
+
 def build(config, num_items: int) -> SequentialRecommender:
     if config.model not in REGISTRY:
         raise SeqrecError(f"unknown model {config.model!r}; allowed: {', '.join(REGISTRY)}")
     return REGISTRY[config.model](config, num_items)
 
 
-__all__ = ["REGISTRY", "build", "register", "SequentialRecommender", "SASRec"]
+__all__ = ["REGISTRY", "build", "register", "SequentialRecommender", "SASRec", "GRU4Rec", "SRGNN", "BERT4Rec", "S3Rec"]

@@ -1,0 +1,204 @@
+"""S3-Rec's pretraining stage: separate, checkpointed after every epoch, resumable, found again by name.
+
+``ensure_pretrained(config)`` returns the path of the checkpoint for ``config.data``, ``max_users``, ``seed``,
+the encoder sizes (``max_len``, ``hidden_size``, ``num_layers``, ``num_heads``, ``dropout``) and
+``config.model_options["pretrain_epochs"]`` (default: the protocol's 150, or 100 for Sports_and_Outdoors and
+Yelp). The file is ``<root>/pretrain/<data>-u<users>-s<seed>-L<len>-D<size>-l<layers>-h<heads>-d<dropout>-e<epochs>.pt``
+with ``<root>`` = ``$SEQREC_CHECKPOINT_DIR`` or ``checkpoints`` (relative to the working directory). A finished
+checkpoint is returned as is; an unfinished one (an interrupted run) is resumed from its last epoch with its
+saved random states, so the result equals an uninterrupted run; otherwise pretraining starts.
+
+Data: each user's ``items[:-2]`` (its last ``max_len`` items, left-padded), so the validation and test items
+never enter pretraining; attributes from ``<NAME>_item2attributes.json`` (found with
+:func:`seqrec.data.locate`; for a ``.txt`` path, the ``<stem>_item2attributes.json`` beside it). Adam with
+``config.lr``, batch 100, mask probability 0.2, the loss weights of :mod:`seqrec.models.s3rec`.
+
+``load_pretrained(config, num_items)`` is what the ``s3rec`` model factory calls: it raises a one-line
+:class:`SeqrecError` telling to run ``seqrec pretrain ...`` when the checkpoint is missing, unfinished or made
+for other data or sizes — never a silent random initialisation.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import data as data_mod
+from .config import TrainConfig
+from .errors import SeqrecError
+from .models.s3rec import MASK_PROB, WEIGHTS, S3Rec, S3RecPretrainer
+
+BATCH_SIZE = 100
+DEFAULT_EPOCHS = {"Sports_and_Outdoors": 100, "Yelp": 100}
+SIZE_FIELDS = ("max_len", "hidden_size", "num_layers", "num_heads", "dropout")
+
+
+def pretrain_epochs(config: TrainConfig) -> int:
+    epochs = config.model_options.get("pretrain_epochs", DEFAULT_EPOCHS.get(config.data, 150))
+    if not isinstance(epochs, int) or epochs < 1:
+        raise SeqrecError(f"model_options pretrain_epochs must be a positive integer, got {epochs!r}")
+    return epochs
+
+
+def _data_tag(name: str) -> str:
+    if name in data_mod.DATASETS:
+        return name
+    path = Path(name).resolve()
+    return f"{path.stem}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+
+
+def checkpoint_path(config: TrainConfig) -> Path:
+    root = Path(os.environ.get("SEQREC_CHECKPOINT_DIR") or "checkpoints")
+    users = "all" if config.max_users is None else str(config.max_users)
+    name = (f"{_data_tag(config.data)}-u{users}-s{config.seed}-L{config.max_len}-D{config.hidden_size}-l{config.num_layers}"
+            f"-h{config.num_heads}-d{config.dropout:g}-e{pretrain_epochs(config)}.pt")
+    return root / "pretrain" / name
+
+
+def _meta(config: TrainConfig, num_items: int, num_attributes: int) -> dict:
+    return {"data": _data_tag(config.data), "max_users": config.max_users, "seed": config.seed,
+            "epochs": pretrain_epochs(config), "num_items": num_items, "num_attributes": num_attributes,
+            "lr": config.lr, "batch_size": BATCH_SIZE, "mask_prob": MASK_PROB, "weights": WEIGHTS,
+            **{k: getattr(config, k) for k in SIZE_FIELDS}}
+
+
+def attributes_file(name: str) -> Path:
+    if name in data_mod.DATASETS:
+        return data_mod.locate(f"{name}_item2attributes.json")
+    path = Path(name)
+    sibling = path.with_name(f"{path.stem}_item2attributes.json")
+    if not sibling.is_file():
+        raise SeqrecError(f"missing attribute file {sibling} (S3-Rec needs <NAME>_item2attributes.json)")
+    return sibling
+
+
+def read_attributes(path: str | os.PathLike, num_items: int) -> torch.Tensor:
+    """``{"item": [attribute, ...]}`` JSON → (N+1, A+1) bool multi-hot (row and column 0 unused)."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        pairs = [(int(item), int(a)) for item, attrs in raw.items() for a in attrs]
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise SeqrecError(f"{path}: not an item-to-attributes JSON object ({exc})") from None
+    if any(a < 1 or i < 1 for i, a in pairs):
+        raise SeqrecError(f"{path}: item and attribute ids must be >= 1")
+    num_attributes = max((a for _, a in pairs), default=0)
+    table = torch.zeros(num_items + 1, num_attributes + 1, dtype=torch.bool)
+    pairs = [(i, a) for i, a in pairs if i <= num_items]
+    if pairs:
+        idx = torch.tensor(pairs)
+        table[idx[:, 0], idx[:, 1]] = True
+    return table
+
+
+def pretraining_sequences(dataset: data_mod.SequenceData, max_len: int) -> torch.Tensor:
+    """(U, L): each user's ``items[:-2]``, last ``max_len`` items, left-padded."""
+    return data_mod.left_pad([s[:-2] for s in dataset.sequences], max_len)
+
+
+def _build(config: TrainConfig, num_items: int, num_attributes: int) -> S3RecPretrainer:
+    return S3RecPretrainer(num_items, num_attributes, config.max_len, config.hidden_size, config.num_layers,
+                           config.num_heads, config.dropout)
+
+
+def _save(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def ensure_pretrained(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, progress: bool = True,
+                      stop_after: int | None = None) -> Path:
+    """Find, resume or run the pretraining for ``config``; return the checkpoint path.
+
+    ``dataset`` overrides loading ``config.data`` (its attributes are still located from ``config.data``).
+    ``stop_after`` ends after that many epochs in total, leaving a resumable unfinished checkpoint (tests).
+    """
+    path = checkpoint_path(config)
+    epochs = pretrain_epochs(config)
+    saved = torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+    if saved is not None and saved["epochs_done"] >= epochs:
+        return path
+    dataset = dataset or data_mod.load(config.data, max_users=config.max_users, seed=config.seed)
+    attributes = read_attributes(attributes_file(config.data), dataset.num_items)
+    meta = _meta(config, dataset.num_items, attributes.shape[1] - 1)
+    seqs = pretraining_sequences(dataset, config.max_len)
+
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    model = _build(config, dataset.num_items, meta["num_attributes"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
+    state = {"epochs_done": 0, "curve": [], "seconds": 0.0}
+    if saved is not None:
+        if saved["meta"] != meta:
+            raise SeqrecError(f"pretraining checkpoint {path} was made for other settings; move it away to start again")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"])
+        generator.set_state(saved["generator"])
+        state = {k: saved[k] for k in state}
+
+    last = epochs if stop_after is None else min(epochs, stop_after)
+    bar = tqdm(range(state["epochs_done"] + 1, last + 1), desc=f"S3-Rec pretraining on {dataset.name}",
+               disable=not progress, initial=state["epochs_done"], total=epochs, unit="epoch")
+    model.train()
+    for epoch in bar:
+        t0 = time.perf_counter()
+        order = torch.randperm(seqs.shape[0], generator=generator)
+        sums, batches = {k: 0.0 for k in WEIGHTS}, 0
+        for start in range(0, seqs.shape[0], BATCH_SIZE):
+            total, parts = model.loss(seqs[order[start:start + BATCH_SIZE]], attributes, generator)
+            if not torch.isfinite(total):
+                raise SeqrecError(f"pretraining loss became {total.item()} at epoch {epoch}; lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            for k, v in parts.items():
+                sums[k] += v
+            batches += 1
+        state["seconds"] += time.perf_counter() - t0
+        state["curve"].append({"epoch": epoch, **{k: v / batches for k, v in sums.items()}, "elapsed": state["seconds"]})
+        state["epochs_done"] = epoch
+        bar.set_postfix({k: f"{v / batches:.3f}" for k, v in sums.items()})
+        _save(path, {"meta": meta, "model": model.state_dict(), "encoder": model.encoder.state_dict(),
+                     "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                     "generator": generator.get_state(), **state})
+    bar.close()
+    return path
+
+
+def _command(config: TrainConfig) -> str:
+    parts = [f"seqrec pretrain --data {config.data} --epochs {pretrain_epochs(config)} --seed {config.seed}"]
+    if config.max_users is not None:
+        parts.append(f"--max-users {config.max_users}")
+    for k in SIZE_FIELDS:
+        if getattr(config, k) != TrainConfig.__dataclass_fields__[k].default:
+            parts.append(f"--{k.replace('_', '-')} {getattr(config, k)}")
+    return " ".join(parts)
+
+
+def load_pretrained(config: TrainConfig, num_items: int) -> S3Rec:
+    """The finetuning model with the pretrained encoder of ``config``'s checkpoint, or a one-line SeqrecError."""
+    path = checkpoint_path(config)
+    hint = f"run `{_command(config)}` first"
+    if not path.exists():
+        raise SeqrecError(f"no S3-Rec pretraining checkpoint {path}; {hint}")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    meta = saved.get("meta", {})
+    if saved.get("epochs_done", 0) < meta.get("epochs", pretrain_epochs(config)):
+        raise SeqrecError(f"S3-Rec pretraining checkpoint {path} is unfinished ({saved.get('epochs_done')} of "
+                          f"{meta.get('epochs')} epochs); {hint} to resume it")
+    wanted = {"num_items": num_items, "data": _data_tag(config.data), "max_users": config.max_users, "seed": config.seed,
+              **{k: getattr(config, k) for k in SIZE_FIELDS}}
+    wrong = [k for k, v in wanted.items() if meta.get(k) != v]
+    if wrong:
+        raise SeqrecError(f"S3-Rec pretraining checkpoint {path} does not match this run ({wrong[0]}: "
+                          f"{meta.get(wrong[0])!r} vs {wanted[wrong[0]]!r}); {hint}")
+    model = S3Rec(num_items, config.max_len, config.hidden_size, config.num_layers, config.num_heads, config.dropout)
+    model.load_state_dict(saved["encoder"])
+    return model

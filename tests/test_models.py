@@ -1,0 +1,280 @@
+"""GRU4Rec, SR-GNN (both CCE variants), BERT4Rec and S3-Rec (with its pretraining) behind the model interface."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from seqrec import data as data_mod
+from seqrec import losses, models, pretrain, trainer
+from seqrec.config import TrainConfig
+from seqrec.errors import SeqrecError
+from seqrec.models import BERT4Rec, GRU4Rec, S3Rec, SASRec, SRGNN
+from seqrec.models.s3rec import S3RecPretrainer
+from seqrec.models.srgnn import session_graph
+
+N = 30  # items in the synthetic data
+NR = 120  # items in the rule data (the trainer samples 99 unseen negatives per user for its sampled metrics)
+SMALL = dict(max_len=10, hidden_size=16, num_layers=1, num_heads=1, dropout=0.0)
+
+
+def make_models(num_items: int = N, max_len: int = 12) -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    kw = dict(max_len=max_len, hidden_size=16, num_layers=2, num_heads=2, dropout=0.3)
+    return {
+        "sasrec": SASRec(num_items, **kw),
+        "gru4rec": GRU4Rec(num_items, 16, dropout=0.3),
+        "srgnn-causal": SRGNN(num_items, 16, variant="causal"),
+        "srgnn-authors": SRGNN(num_items, 16, variant="authors"),
+        "bert4rec": BERT4Rec(num_items, **kw),
+        "s3rec": S3Rec(num_items, **kw),
+    }
+
+
+def left_padded(seqs: list[list[int]], length: int) -> torch.Tensor:
+    return data_mod.left_pad(seqs, length)
+
+
+SEQS = [[3, 4, 5, 3, 7], [1, 2], [9, 8, 7, 6, 5, 4, 3, 2], [11, 11, 12]]
+
+
+# --------------------------------------------------------------------------- shapes and padding
+@pytest.mark.parametrize("name", list(make_models()))
+def test_shapes_and_padding_never_changes_outputs(name):
+    model = make_models()[name].eval()
+    short, long = left_padded(SEQS, 9), left_padded(SEQS, 12)  # the same sequences, 3 more padding positions
+    with torch.no_grad():
+        h_short, h_long = model(short), model(long)
+        assert h_short.shape == (4, 9, model.hidden_size) and h_long.shape == (4, 12, model.hidden_size)
+        assert model.item_embeddings().shape == (N + 1, model.hidden_size)
+        assert model.score_all(short).shape == (4, N + 1)
+        real = short > 0
+        torch.testing.assert_close(h_short[real], h_long[:, 3:][real], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.next_item_hidden(short), model.next_item_hidden(long), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "srgnn-causal", "s3rec"])
+def test_causal_models_ignore_later_items(name):
+    model = make_models()[name].eval()
+    x = left_padded(SEQS, 8)
+    t = 5  # every row has a real item at position 5 or padding there
+    y = x.clone()
+    y[:, t + 1:] = torch.randint(1, N + 1, y[:, t + 1:].shape, generator=torch.Generator().manual_seed(1))
+    y[x == 0] = 0
+    assert (y != x).any()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[:, :t + 1], model(y)[:, :t + 1], atol=1e-5, rtol=1e-5)
+
+
+def test_srgnn_authors_variant_sees_later_items():
+    """The authors' CCE variant: changing the items after t changes the output at t (documented leak)."""
+    model = make_models()["srgnn-authors"].eval()
+    x = left_padded([[1, 2, 3, 4, 5, 6]], 6)
+    y = x.clone()
+    y[0, 4:] = torch.tensor([20, 21])
+    with torch.no_grad():
+        diff = (model(x) - model(y)).abs().amax(-1)[0]
+    assert (diff[:4] > 1e-4).all()  # every earlier position sees the changed last item's state
+    # position 2 (item 3) additionally sees its successor through the graph: change only position 3
+    z = x.clone()
+    z[0, 3] = 25
+    with torch.no_grad():
+        assert (model(x)[0, 2] - model(z)[0, 2]).abs().max() > 1e-4
+
+
+def test_srgnn_graph_of_the_papers_repeated_item_session():
+    """SR-GNN paper, Fig. 2: session v1, v2, v3, v2, v4 (here items 1, 2, 3, 2, 4 after two padding slots)."""
+    x = torch.tensor([[0, 0, 1, 2, 3, 2, 4]])
+    alias, is_node, a_in, a_out = session_graph(x)
+    assert alias.tolist() == [[0, 1, 2, 3, 4, 3, 6]]
+    assert is_node.tolist() == [[False, False, True, True, True, False, True]]
+    slot = {1: 2, 2: 3, 3: 4, 4: 6}  # item → node slot
+    expected_out = {(1, 2): 1.0, (2, 3): 0.5, (2, 4): 0.5, (3, 2): 1.0}  # row-normalised by out-degree
+    expected_in = {(2, 1): 0.5, (2, 3): 0.5, (3, 2): 1.0, (4, 2): 1.0}  # a_in[i, j]: edge j → i, by in-degree
+    for matrix, expected in ((a_out, expected_out), (a_in, expected_in)):
+        want = torch.zeros(7, 7)
+        for (i, j), w in expected.items():
+            want[slot[i], slot[j]] = w
+        torch.testing.assert_close(matrix[0], want)
+
+
+def test_srgnn_causal_equals_srgnn_on_each_prefix():
+    """Causal output at t = the original SR-GNN readout of the prefix up to t (reference: a Python loop)."""
+    model = make_models()["srgnn-causal"].eval()
+    seqs = SEQS + [[2, 5, 2, 6, 7, 2, 8, 9, 10, 5, 11, 12]]  # prefixes of lengths 1..12 span two width buckets
+    x = left_padded(seqs, 12)
+    with torch.no_grad():
+        out = model(x)
+        for b, seq in enumerate(seqs):
+            for k in range(1, len(seq) + 1):
+                ref = model.readout(left_padded([seq[:k]], 12))[0]
+                torch.testing.assert_close(out[b, 12 - len(seq) + k - 1], ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.next_item_hidden(x), out[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_srgnn_unknown_variant_is_an_error():
+    config = TrainConfig(model="srgnn", model_options={"variant": "bidirectional"})
+    with pytest.raises(SeqrecError, match="variant"):
+        models.build(config, N)
+
+
+@pytest.mark.parametrize("loss", list(losses.REGISTRY))
+def test_every_loss_trains_every_model(loss):
+    spec = losses.get(loss)
+    x = left_padded([s[:-1] for s in SEQS], 12)
+    t = left_padded([s[1:] for s in SEQS], 12)
+    for name, model in make_models().items():
+        model.train()
+        opts = losses.LossOptions(2, torch.Generator().manual_seed(0), 0.5)
+        inputs, targets = spec.prepare(model, x, t, opts) if spec.prepare else (x, t)
+        value = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
+        value.backward()
+        assert torch.isfinite(value), (name, loss)
+        assert model.item_embeddings().requires_grad
+
+
+# --------------------------------------------------------------------------- BERT4Rec
+def test_bert4rec_cloze_masking():
+    model = BERT4Rec(N, max_len=12)
+    seqs = [list(range(1 + i % 5, 1 + i % 5 + 4 + i % 22)) for i in range(400)]  # 4..25 items, some longer than L
+    sp = data_mod.split(data_mod.SequenceData("s", list(range(400)), seqs, N), 12)
+    opts = losses.LossOptions(generator=torch.Generator().manual_seed(0), mask_prob=0.2)
+    inputs, targets = model.prepare_mlm(sp.train_inputs, sp.train_targets, opts)
+    full = sp.valid_inputs  # items[:-2]: the rebuilt cloze sequence
+    masked = inputs == model.mask_id
+    assert torch.equal(inputs[~masked], full[~masked])  # unmasked positions keep their items, padding stays 0
+    assert not (masked & (full == 0)).any()  # padding is never masked
+    assert torch.equal(targets[masked], full[masked])  # a masked position's target is its original item
+    assert (targets[~masked] == 0).all()
+    assert not (targets == model.mask_id).any()
+    rate = masked.sum().item() / (full > 0).sum().item()
+    assert abs(rate - 0.2) < 0.02, rate
+
+
+def test_bert4rec_evaluation_appends_mask():
+    model = BERT4Rec(N, max_len=6).eval()
+    x = left_padded([[1, 2, 3, 4, 5, 6], [7, 8]], 6)
+    with torch.no_grad():
+        ref = model(torch.tensor([[2, 3, 4, 5, 6, N + 1], [0, 0, 0, 7, 8, N + 1]]))[:, -1]
+        torch.testing.assert_close(model.next_item_hidden(x), ref)
+        y = x.clone()
+        y[0, 0] = 9  # the oldest item is dropped to make room for [MASK]
+        torch.testing.assert_close(model.next_item_hidden(y), model.next_item_hidden(x))
+        assert model.score_all(x).shape == (2, N + 1)  # [MASK] (id N+1) is never a candidate
+
+
+# --------------------------------------------------------------------------- S3-Rec
+def rule_sequences(users: int, seed: int = 0, low: int = 5, high: int = 10) -> list[list[int]]:
+    """Item i is followed by i+1 (wrapping after N); random starts and lengths, no repeated item."""
+    g = torch.Generator().manual_seed(seed)
+    starts = torch.randint(1, NR + 1, (users,), generator=g).tolist()
+    lengths = torch.randint(low, high + 1, (users,), generator=g).tolist()
+    return [[(s + j - 1) % NR + 1 for j in range(k)] for s, k in zip(starts, lengths)]
+
+
+@pytest.fixture
+def rule_dataset(tmp_path, monkeypatch):
+    """The rule data as a .txt file with attributes (item parity and item mod 3) and a private checkpoint root."""
+    monkeypatch.setenv("SEQREC_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    seqs = rule_sequences(300)
+    path = tmp_path / "Rule.txt"
+    path.write_text("".join(" ".join(map(str, [u + 1, *s])) + "\n" for u, s in enumerate(seqs)))
+    attrs = {str(i): [1 + i % 2, 3 + i % 3] for i in range(1, NR + 1)}
+    (tmp_path / "Rule_item2attributes.json").write_text(json.dumps(attrs))
+    return str(path)
+
+
+def test_s3rec_each_pretraining_loss_decreases(rule_dataset):
+    seqs = pretrain.pretraining_sequences(data_mod.load(rule_dataset), 10)[:100]
+    attributes = pretrain.read_attributes(rule_dataset.replace(".txt", "_item2attributes.json"), NR)
+    assert attributes.shape == (NR + 1, 6) and attributes[4, 1] and attributes[4, 4] and not attributes[4, 2]
+    torch.manual_seed(0)
+    model = S3RecPretrainer(NR, 5, max_len=10, hidden_size=16, num_layers=1, num_heads=1, dropout=0.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-2)
+
+    def measure():
+        with torch.no_grad():
+            return {k: v.item() for k, v in model.losses(seqs, attributes, torch.Generator().manual_seed(7)).items()}
+
+    before = measure()
+    g = torch.Generator().manual_seed(1)
+    for _ in range(60):
+        total, _ = model.loss(seqs, attributes, g)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+    after = measure()
+    assert set(before) == {"aap", "mip", "map", "sp"}
+    for k in before:
+        assert after[k] < before[k] - 0.02, (k, before[k], after[k])
+
+
+def test_s3rec_checkpoint_resume_and_finetuning_start(rule_dataset):
+    config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2}, **SMALL)
+    with pytest.raises(SeqrecError, match="seqrec pretrain --data"):
+        models.build(config, NR)  # no checkpoint yet: an error, never a random initialisation
+    path = pretrain.ensure_pretrained(config, progress=False, stop_after=1)
+    with pytest.raises(SeqrecError, match="unfinished"):
+        models.build(config, NR)
+    assert pretrain.ensure_pretrained(config, progress=False) == path  # resumes epoch 2
+    resumed = torch.load(path, weights_only=False)
+    assert resumed["epochs_done"] == 2 and len(resumed["curve"]) == 2
+
+    mtime = path.stat().st_mtime_ns
+    assert pretrain.ensure_pretrained(config, progress=False) == path and path.stat().st_mtime_ns == mtime  # found
+    path.rename(path.with_name("resumed.pt"))
+    assert pretrain.ensure_pretrained(config, progress=False) == path  # uninterrupted run
+    straight = torch.load(path, weights_only=False)
+    for k, v in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][k], v, msg=k)
+
+    model = models.build(config, NR)  # finetuning starts from the pretrained encoder
+    assert isinstance(model, S3Rec) and model.causal
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, straight["encoder"][k], msg=k)
+    fresh = S3Rec(NR, **{k: SMALL[k] for k in ("max_len", "hidden_size", "num_layers", "num_heads", "dropout")})
+    assert not torch.allclose(fresh.item_emb.weight, model.item_emb.weight)
+    with pytest.raises(SeqrecError, match="does not match"):
+        models.build(config, NR + 5)  # another item count: the checkpoint belongs to other data
+
+
+def test_cli_pretrain_then_train_finds_the_checkpoint(rule_dataset, capsys):
+    from seqrec import cli
+
+    opts = ["--data", rule_dataset, "--max-len", "10", "--hidden-size", "16", "--num-layers", "1", "--num-heads", "1"]
+    train = ["train", *opts, "--model", "s3rec", "--model-options", '{"pretrain_epochs": 1}', "--epochs", "1", "--quiet",
+             "--out", rule_dataset + ".json"]
+    assert cli.main(train) == 2
+    assert "seqrec pretrain --data" in capsys.readouterr().err
+    assert cli.main(["pretrain", *opts, "--epochs", "1", "--quiet"]) == 0
+    assert "-e1.pt" in capsys.readouterr().out
+    assert cli.main(train) == 0
+
+
+# --------------------------------------------------------------------------- smoke: the rule is learned
+SMOKE = [("sasrec", "cce", {}), ("gru4rec", "ce", {}), ("gru4rec", "cce", {}), ("srgnn", "ce", {"variant": "causal"}),
+         ("srgnn", "cce", {"variant": "causal"}), ("srgnn", "cce", {"variant": "authors"}), ("bert4rec", "mlm", {}),
+         ("s3rec", "cce", {"pretrain_epochs": 2})]
+
+
+@pytest.mark.parametrize("model,loss,options", SMOKE, ids=[f"{m}-{l}-{o.get('variant', '')}" for m, l, o in SMOKE])
+def test_every_model_learns_the_successor_rule(model, loss, options, rule_dataset):
+    """Item i is followed by i+1: every model must rank the test item first for (nearly) every user.
+
+    With ``ce`` only the last training position has a target, so an item that is never the last training
+    target of any user cannot be learned: the bar is 90 % of the users whose test item is such a target.
+    BERT4Rec's cloze learns the left-to-right rule more slowly (80 % of its training positions are unmasked,
+    and [MASK] at the end sees only its left context), so it gets more epochs at a lower learning rate.
+    """
+    slow = model == "bert4rec"
+    config = TrainConfig(data=rule_dataset, model=model, loss=loss, model_options=options, lr=1e-2 if slow else 3e-2,
+                         batch_size=64, epochs=80 if slow else 20, patience=80, monitor="valid_MRR", seed=0, **SMALL)
+    dataset = data_mod.load(rule_dataset)
+    if model == "s3rec":
+        pretrain.ensure_pretrained(config, dataset=dataset, progress=False)
+    result = trainer.train(config, dataset=dataset, progress=False)
+    learnable = {s[-3] for s in dataset.sequences} if loss == "ce" else {i for s in dataset.sequences for i in s[1:-2]}
+    reachable = sum(s[-1] in learnable for s in dataset.sequences) / dataset.num_users
+    assert reachable > 0.85
+    assert result["metrics"]["full_HIT@1"] >= 0.9 * reachable, (result["metrics"]["full_HIT@1"], reachable)
