@@ -69,8 +69,11 @@ def execute(names=NOTEBOOKS, *, root: Path = ROOT, out_dir: Path | None = None, 
                                 progress_bar=False, log_output=False)
         except pm.PapermillExecutionError as exc:
             first = (exc.evalue or "").strip().splitlines()
-            raise SeqrecError(f"notebook notebooks/{name}.ipynb failed in cell {exc.cell_index} (execution count "
-                              f"{exc.exec_count}): {exc.ename}: {first[0] if first else ''} (executed copy: {dst})") from None
+            index = exc.cell_index - 1 if p else exc.cell_index  # papermill inserted an injected-parameters cell
+            line = (exc.source or "").strip().splitlines()
+            raise SeqrecError(f"notebook notebooks/{name}.ipynb failed in cell {index} (0-based, starting "
+                              f"{line[0][:60] if line else ''!r}): {exc.ename}: {first[0] if first else ''} "
+                              f"(executed copy: {dst})") from None
         log(f"book:   done in {time.perf_counter() - t0:.1f} s -> {dst.relative_to(root) if dst.is_relative_to(root) else dst}")
         written.append(dst)
     return written
