@@ -203,14 +203,20 @@ def table3_side_by_side(frame: pd.DataFrame, reported: pd.DataFrame, dataset: st
 DESCRIPTORS = ("data", "model", "loss", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties", "variant", "seed")
 
 
-def paired(frame: pd.DataFrame, factor: str, metric: str) -> pd.DataFrame:
+def paired(frame: pd.DataFrame, factor: str, metric: str, compact: bool = True) -> pd.DataFrame:
     """Runs that differ only in ``factor`` (a descriptor column), side by side: one row per combination of the
-    other descriptors, one column per level of ``factor``. Rows with a single level are dropped."""
+    other descriptors, one column per level of ``factor``. Rows with a single level are dropped; ``compact``
+    drops the descriptors that are equal on every remaining row (``data``, ``model``, ``loss`` always stay)."""
     sel = frame[frame.metric == metric].copy()
     others = [c for c in DESCRIPTORS if c != factor and c in sel]
     sel[[*others, factor]] = sel[[*others, factor]].astype(object).where(sel[[*others, factor]].notna(), "–").astype(str)
     wide = sel.groupby([*others, factor], dropna=False).value.mean().unstack(factor)
-    return wide[wide.notna().sum(axis=1) >= 2]
+    wide = wide[wide.notna().sum(axis=1) >= 2]
+    if compact and len(wide):  # drop descriptors that are the same on every row (keep data, model, loss)
+        constant = [n for n in wide.index.names if n not in ("data", "model", "loss")
+                    and wide.index.get_level_values(n).nunique() == 1]
+        wide = wide.droplevel(constant) if len(constant) < wide.index.nlevels else wide
+    return wide
 
 
 def seed_summary(frame: pd.DataFrame, metric: str) -> pd.DataFrame:

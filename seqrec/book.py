@@ -74,9 +74,22 @@ def execute(names=NOTEBOOKS, *, root: Path = ROOT, out_dir: Path | None = None, 
             raise SeqrecError(f"notebook notebooks/{name}.ipynb failed in cell {index} (0-based, starting "
                               f"{line[0][:60] if line else ''!r}): {exc.ename}: {first[0] if first else ''} "
                               f"(executed copy: {dst})") from None
+        _hide_injected_parameters(dst)
         log(f"book:   done in {time.perf_counter() - t0:.1f} s -> {dst.relative_to(root) if dst.is_relative_to(root) else dst}")
         written.append(dst)
     return written
+
+
+def _hide_injected_parameters(path: Path) -> None:
+    """Collapse the cell Papermill injected (the banner names the profile; the values stay one click away)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    nbformat.write(nb, path)
 
 
 def build_html(root: Path = ROOT, log=print) -> Path:

@@ -160,6 +160,8 @@ def test_paired_matches_runs_differing_in_one_setting():
     p = analysis.paired(f, "exclude_seen", "full_NDCG@10")
     assert len(p) == 1
     assert p["-inf"].iloc[0] == 0.05 and p["zero"].iloc[0] == 0.04
+    assert list(p.index.names) == ["data", "model", "loss"]  # constant descriptors dropped
+    assert "seed" in analysis.paired(f, "exclude_seen", "full_NDCG@10", compact=False).index.names
 
 
 def test_seed_summary_and_noise():
