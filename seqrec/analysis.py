@@ -24,6 +24,7 @@ PAPER_LOSS = {"bce": "BCE", "bpr": "BPR", "bpr_max": "BPR-max", "top1": "TOP1", 
               "ce": "CE", "cce": "CCE", "cce_naive": "CCE", "mlm": "MLM"}
 NEGATIVE_LOSSES = ("bce", "bpr", "bpr_max", "top1", "top1_max")
 VERDICTS = ("reproduced", "better", "worse", "not run")
+NOT_REPORTED = "not reported"
 
 
 # --------------------------------------------------------------------------- labelling
@@ -125,9 +126,12 @@ def figure1_points(frame: pd.DataFrame, reported: pd.DataFrame, metric: str = "f
 
 
 def side_by_side(points: pd.DataFrame, value: str = "hit") -> pd.DataFrame:
-    """Pivot :func:`figure1_points` to one row per loss label, one column per source; missing = "not run"."""
+    """Pivot :func:`figure1_points` to one row per loss label, one column per source. A missing reproduced value
+    stays NaN (shown as "not run"); a missing reported one is the text "not reported"."""
     wide = points.pivot_table(index="label", columns="source", values=value, aggfunc="first", sort=False)
-    return wide.reindex(columns=["reproduced", "reported"])
+    wide = wide.reindex(columns=["reproduced", "reported"])
+    wide["reported"] = wide["reported"].astype(object).where(wide["reported"].notna(), NOT_REPORTED)
+    return wide
 
 
 # --------------------------------------------------------------------------- Table 2
@@ -182,7 +186,8 @@ TABLE3_METRICS = {"full_HIT@10": "HIT@10", "full_NDCG@10": "NDCG@10",
 
 def table3_side_by_side(frame: pd.DataFrame, reported: pd.DataFrame, dataset: str = "Beauty") -> pd.DataFrame:
     """Rows = systems (ours: "<model> (<loss>) [seqrec]"; the paper's: as reported), columns = the four
-    Table 3 metrics, with a ``source`` column. Our runs average over seeds."""
+    Table 3 metrics, with a ``source`` column. Our runs average over seeds; a metric the paper does not report
+    is the text "not reported"."""
     rows = []
     if len(frame):
         sel = frame[(frame.data == dataset) & frame.metric.isin(list(TABLE3_METRICS))].copy()
@@ -193,7 +198,7 @@ def table3_side_by_side(frame: pd.DataFrame, reported: pd.DataFrame, dataset: st
             rows.append(row)
     rep = reported[reported.dataset == dataset]
     for system, g in rep.groupby("system", sort=False):
-        row = {"system": system, "source": "reported"}
+        row = {"system": system, "source": "reported", **{m: NOT_REPORTED for m in TABLE3_METRICS.values()}}
         row.update(dict(zip(g.metric, g.value)))
         rows.append(row)
     return pd.DataFrame(rows, columns=["system", "source", *TABLE3_METRICS.values()]).set_index("system")
@@ -267,8 +272,14 @@ def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10") -> pd.Data
 
 # --------------------------------------------------------------------------- styling
 def styled(df: pd.DataFrame, caption: str, fmt: str = "{:.4f}", na: str = "not run"):
-    """A pandas Styler: numbers formatted with ``fmt``, missing values written as ``na`` (never blank)."""
-    return df.style.format(fmt, na_rep=na, subset=df.select_dtypes("number").columns).set_caption(caption)
+    """A pandas Styler: numbers (in any column, object columns included) formatted with ``fmt``, other values as
+    text, missing values written as ``na`` (never blank)."""
+    def number(v):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            return str(v)
+        return fmt.format(v)
+
+    return df.style.format(number, na_rep=na).set_caption(caption)
 
 
 def table_or_reason(df: pd.DataFrame, caption: str, reason: str, fmt: str = "{:.4f}"):
