@@ -1,0 +1,427 @@
+"""What the book's notebooks compute that the experiment runner does not: paper-layout tables, verdict
+counts, paired ablation differences, seed statistics, per-negative gradient signal and accuracy by sequence
+length. Frames in, frames out; the notebooks only call these and show the result.
+
+Conventions: a *tidy* frame has one row per run × metric (``seqrec.results.to_frame`` plus the grid's label
+columns: ``paper_model``, ``loss_kind``, ``paper_loss``, ``variant``, ``ablation``). Relative difference
+``rel = (reproduced − reported) / reported``.
+"""
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from . import data as data_mod
+from . import losses, metrics, models
+from .config import TrainConfig
+
+PAPER_LOSS = {"bce": "BCE", "bpr": "BPR", "bpr_max": "BPR-max", "top1": "TOP1", "top1_max": "TOP1-max",
+              "ce": "CE", "cce": "CCE", "cce_naive": "CCE", "mlm": "MLM"}
+NEGATIVE_LOSSES = ("bce", "bpr", "bpr_max", "top1", "top1_max")
+VERDICTS = ("reproduced", "better", "worse", "not run")
+NOT_REPORTED = "not reported"
+
+
+# --------------------------------------------------------------------------- labelling
+def profile_banner(profile: str, data_only: bool = False) -> str:
+    """HTML shown at the top of every notebook: which profile produced the numbers; loud for ``smoke``.
+    ``data_only``: the page shows dataset statistics, which no profile changes."""
+    p = html.escape(profile)
+    if data_only:
+        return ('<div class="admonition note"><p class="admonition-title">Data statistics: independent of the profile</p>'
+                f'<p>This copy was executed with the <code>{p}</code> profile, but every number on this page is computed '
+                'from the complete data files, not from training runs.</p></div>')
+    if profile == "smoke":
+        return ('<div class="admonition danger"><p class="admonition-title">Smoke profile: these numbers are NOT results</p>'
+                f'<p>This chapter was executed with the <code>{p}</code> profile: tiny data subsets and a few epochs, only to '
+                'check that the pipeline runs end to end. Every number and figure below is meaningless as a reproduction; '
+                'rebuild with <code>make book PROFILE=paper</code> for the real ones.</p></div>')
+    return (f'<div class="admonition note"><p class="admonition-title">Profile: {p}</p>'
+            f'<p>Every number on this page was produced by the <code>{p}</code> profile of <code>seqrec.experiments</code>; '
+            'the paper\'s numbers are labelled "reported".</p></div>')
+
+
+def loss_label(loss: str, num_negatives=None, mask_prob=None) -> str:
+    """The paper's name of a loss configuration: ``("bce", 10) -> "BCE-10"``, ``("mlm", mask_prob=0.2) ->
+    "MLM (mask 0.2)"``, ``("cce",) -> "CCE"``."""
+    name = PAPER_LOSS.get(loss, loss)
+    if loss in NEGATIVE_LOSSES and num_negatives is not None and not pd.isna(num_negatives):
+        return f"{name}-{int(num_negatives)}"
+    if loss == "mlm" and mask_prob is not None and not pd.isna(mask_prob):
+        return f"{name} (mask {float(mask_prob):g})"
+    return name
+
+
+def _reported_label(row) -> str:
+    loss, neg = str(row["loss"]), str(row["negatives"])
+    return f"{loss}-{neg}" if neg.isdigit() else loss
+
+
+# --------------------------------------------------------------------------- loading
+TIDY_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties",
+                "variant", "profile", "grid", "train_seconds", "peak_memory_mb", "path", "metric", "value",
+                "paper_model", "loss_kind", "paper_loss", "ablation")
+
+# Sizes of the small experiments this module runs itself (gradient signal, accuracy by length), per profile.
+ANALYSIS_RUNS = {
+    "smoke": {"data": "LastFM", "max_users": 200, "epochs": 2},
+    "quick": {"data": "Beauty", "max_users": 5000, "epochs": 20},
+    "paper": {"data": "Beauty", "max_users": None, "epochs": 50},
+}
+
+
+def grid_frame(grid: str, profile: str, *, train: str = "missing", datasets=None, seeds=None,
+               results_dir: str = "results") -> pd.DataFrame:
+    """The tidy frame of ``seqrec.experiments.run_grid(grid, profile)``, training missing cells unless
+    ``train == "none"``, restricted to ``datasets`` and ``seeds`` when given (None: all). Always has the
+    :data:`TIDY_COLUMNS`, even when nothing is stored yet."""
+    from . import experiments
+
+    if train not in ("missing", "all", "none"):
+        raise ValueError(f"unknown train {train!r}; allowed: missing, all, none")
+    kw = dict(train=train != "none", results_dir=results_dir, progress=False)
+    if datasets is None:
+        frames = [experiments.run_grid(grid, profile, **kw)]
+    else:
+        planned = {c.config.data for c in experiments.cells(grid, profile)}
+        frames = [experiments.run_grid(grid, profile, only={"data": d}, **kw) for d in datasets if d in planned]
+    frames = [f for f in frames if len(f)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(TIDY_COLUMNS))
+    for col in TIDY_COLUMNS:
+        if col not in frame:
+            frame[col] = np.nan
+    if seeds is not None:
+        frame = frame[frame["seed"].isin(list(seeds))]
+    return frame.reset_index(drop=True)
+
+
+def planned_cells(grid: str, profile: str) -> pd.DataFrame:
+    """The grid's cells for ``profile`` as a frame: config fields ``data, model, loss, seed`` and the labels."""
+    from . import experiments
+
+    return pd.DataFrame([{"data": c.config.data, "model": c.config.model, "loss": c.config.loss,
+                          "seed": c.config.seed, **c.labels} for c in experiments.cells(grid, profile)])
+
+
+# --------------------------------------------------------------------------- Figure 1
+def figure1_points(frame: pd.DataFrame, reported: pd.DataFrame, metric: str = "full_HIT@10") -> pd.DataFrame:
+    """One row per loss configuration and source ("reproduced" / "reported") with columns
+    ``label, source, hit, train_seconds, memory_mb``. Reproduced points average over seeds."""
+    rows = []
+    if len(frame):
+        sel = frame[frame.metric == metric].copy()
+        sel["label"] = [loss_label(l, k, m) for l, k, m in zip(sel["loss"], sel["num_negatives"], sel["mask_prob"])]
+        for label, g in sel.groupby("label", sort=False):
+            rows.append({"label": label, "source": "reproduced", "hit": g.value.mean(),
+                         "train_seconds": g.train_seconds.mean(), "memory_mb": g.peak_memory_mb.mean(), "n_runs": len(g)})
+    for _, r in reported.iterrows():
+        rows.append({"label": _reported_label(r), "source": "reported", "hit": r.get(metric, np.nan),
+                     "train_seconds": r["train_seconds"], "memory_mb": r["peak_gpu_mem_mb"], "n_runs": np.nan})
+    return pd.DataFrame(rows, columns=["label", "source", "hit", "train_seconds", "memory_mb", "n_runs"])
+
+
+def side_by_side(points: pd.DataFrame, value: str = "hit") -> pd.DataFrame:
+    """Pivot :func:`figure1_points` to one row per loss label, one column per source. A missing reproduced value
+    stays NaN (shown as "not run"); a missing reported one is the text "not reported"."""
+    wide = points.pivot_table(index="label", columns="source", values=value, aggfunc="first", sort=False)
+    wide = wide.reindex(columns=["reproduced", "reported"])
+    wide["reported"] = wide["reported"].astype(object).where(wide["reported"].notna(), NOT_REPORTED)
+    return wide
+
+
+# --------------------------------------------------------------------------- Table 2
+def table2_layout(compared: pd.DataFrame, value: str = "reproduced") -> pd.DataFrame:
+    """The paper's Table 2 layout from ``seqrec.paper.compare(..., "table2")``: rows (dataset, metric), columns
+    (model, original / improved / improv. %). ``improv. % = 100 (improved − original) / original``."""
+    wide = compared.pivot_table(index=["dataset", "metric"], columns=["model", "loss_kind"], values=value,
+                                aggfunc="first", dropna=False, sort=False)
+    out = {}
+    for model in dict.fromkeys(compared["model"]):
+        o = wide.get((model, "original"), pd.Series(np.nan, index=wide.index))
+        i = wide.get((model, "improved"), pd.Series(np.nan, index=wide.index))
+        out[(model, "original")] = o
+        out[(model, "improved")] = i
+        out[(model, "improv. %")] = 100 * (i - o) / o
+    return pd.DataFrame(out, index=wide.index)
+
+
+def verdict_counts(compared: pd.DataFrame) -> pd.DataFrame:
+    """Number and share of reported cells per verdict (all four verdicts listed, zeros included)."""
+    counts = compared["verdict"].value_counts().reindex(VERDICTS, fill_value=0)
+    total = int(counts.sum())
+    run = total - int(counts["not run"])
+    return pd.DataFrame({"cells": counts, "share of all cells": counts / max(total, 1),
+                         "share of cells run": [c / run if run and v != "not run" else np.nan
+                                                for v, c in counts.items()]})
+
+
+def not_run_reasons(compared: pd.DataFrame, planned: pd.DataFrame, profile: str, train: str) -> pd.Series:
+    """Why each "not run" row of ``compared`` is empty, never blank: the cell is not in ``profile``'s grid
+    (``planned`` = the grid's cells' labels: ``data``/``dataset``, ``paper_model``, ``loss_kind``) or it is
+    planned but absent from the store (training was ``train``). Rows that did run get ""."""
+    key = set()
+    if len(planned):
+        dcol = "dataset" if "dataset" in planned else "data"
+        key = set(zip(planned[dcol], planned["paper_model"], planned["loss_kind"]))
+    reasons = []
+    for _, r in compared.iterrows():
+        if r["verdict"] != "not run":
+            reasons.append("")
+        elif (r["dataset"], r["model"], r["loss_kind"]) in key:
+            reasons.append(f"in the {profile} grid but not in the results store (book built with train={train})")
+        else:
+            reasons.append(f"not part of the {profile} profile's grid")
+    return pd.Series(reasons, index=compared.index, name="reason")
+
+
+# --------------------------------------------------------------------------- Table 3
+TABLE3_METRICS = {"full_HIT@10": "HIT@10", "full_NDCG@10": "NDCG@10",
+                  "sampled_HIT@10": "sampled HIT@10", "sampled_NDCG@10": "sampled NDCG@10"}
+
+
+def table3_side_by_side(frame: pd.DataFrame, reported: pd.DataFrame, dataset: str = "Beauty") -> pd.DataFrame:
+    """Rows = systems (ours: "<model> (<loss>) [seqrec]"; the paper's: as reported), columns = the four
+    Table 3 metrics, with a ``source`` column. Our runs average over seeds; a metric the paper does not report
+    is the text "not reported"."""
+    rows = []
+    if len(frame):
+        sel = frame[(frame.data == dataset) & frame.metric.isin(list(TABLE3_METRICS))].copy()
+        sel["system"] = [f"{m} ({PAPER_LOSS.get(l, l)}) [seqrec]" for m, l in zip(sel["paper_model"], sel["loss"])]
+        for system, g in sel.groupby("system", sort=False):
+            row = {"system": system, "source": "reproduced"}
+            row.update({TABLE3_METRICS[m]: v for m, v in g.groupby("metric").value.mean().items()})
+            rows.append(row)
+    rep = reported[reported.dataset == dataset]
+    for system, g in rep.groupby("system", sort=False):
+        row = {"system": system, "source": "reported", **{m: NOT_REPORTED for m in TABLE3_METRICS.values()}}
+        row.update(dict(zip(g.metric, g.value)))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["system", "source", *TABLE3_METRICS.values()]).set_index("system")
+
+
+# --------------------------------------------------------------------------- ablations and seeds
+DESCRIPTORS = ("data", "model", "loss", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties", "variant", "seed")
+
+
+def paired(frame: pd.DataFrame, factor: str, metric: str, compact: bool = True) -> pd.DataFrame:
+    """Runs that differ only in ``factor`` (a descriptor column), side by side: one row per combination of the
+    other descriptors, one column per level of ``factor``. Rows with a single level are dropped; ``compact``
+    drops the descriptors that are equal on every remaining row (``data``, ``model``, ``loss`` always stay)."""
+    sel = frame[frame.metric == metric].copy()
+    others = [c for c in DESCRIPTORS if c != factor and c in sel]
+    sel[[*others, factor]] = sel[[*others, factor]].astype(object).where(sel[[*others, factor]].notna(), "–").astype(str)
+    wide = sel.groupby([*others, factor], dropna=False).value.mean().unstack(factor)
+    wide = wide[wide.notna().sum(axis=1) >= 2]
+    if compact and len(wide):  # drop descriptors that are the same on every row (keep data, model, loss)
+        constant = [n for n in wide.index.names if n not in ("data", "model", "loss")
+                    and wide.index.get_level_values(n).nunique() == 1]
+        wide = wide.droplevel(constant) if len(constant) < wide.index.nlevels else wide
+    return wide
+
+
+def seed_summary(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, std (ddof=1) and number of seeds per (data, model, loss, variant) for ``metric``."""
+    sel = frame[frame.metric == metric].copy()
+    sel["variant"] = sel["variant"].fillna("").astype(str)
+    g = sel.groupby(["data", "model", "loss", "variant"], dropna=False)
+    return pd.DataFrame({"mean": g.value.mean(), "std": g.value.std(ddof=1), "seeds": g.seed.nunique()})
+
+
+def improvement_vs_noise(summary: pd.DataFrame) -> pd.DataFrame:
+    """From :func:`seed_summary`: per (data, model) the CCE − original difference, the larger std, and
+    ``exceeds 2 std`` = ``abs(difference) > 2 * std`` (NaN std, i.e. one seed: ``exceeds`` is NA)."""
+    rows = []
+    s = summary.reset_index()
+    for (d, m), g in s.groupby(["data", "model"]):
+        cce = g[g.loss == "cce"]
+        orig = g[g.loss != "cce"]
+        if cce.empty or orig.empty:
+            continue
+        c, o = cce.iloc[0], orig.iloc[0]
+        diff = c["mean"] - o["mean"]
+        noise = np.nanmax([c["std"], o["std"]]) if not (pd.isna(c["std"]) and pd.isna(o["std"])) else np.nan
+        rows.append({"data": d, "model": m, "original loss": o["loss"], "difference": diff, "max std": noise,
+                     "min seeds": int(min(c["seeds"], o["seeds"])),
+                     "exceeds 2 std": (pd.NA if pd.isna(noise) else bool(abs(diff) > 2 * noise))})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- curves
+def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10") -> pd.DataFrame:
+    """Per-epoch ``quantity`` against cumulative training time from the stored curves of the runs in a tidy
+    ``frame`` (its ``path`` column). Columns: ``label, seed, epoch, elapsed, value``."""
+    from . import results
+
+    paths = [p for p in frame["path"].dropna().unique()] if len(frame) else []
+    runs = results.load_runs(paths) if paths else []
+    rows = []
+    for run in runs:
+        cfg = run["config"]
+        label = loss_label(cfg["loss"], cfg.get("num_negatives"), cfg.get("mask_prob"))
+        for point in run.get("curve", []):
+            if quantity in point and "elapsed" in point:
+                rows.append({"label": label, "seed": cfg.get("seed"), "epoch": point["epoch"],
+                             "elapsed": point["elapsed"], "value": point[quantity]})
+    return pd.DataFrame(rows, columns=["label", "seed", "epoch", "elapsed", "value"])
+
+
+# --------------------------------------------------------------------------- styling
+def styled(df: pd.DataFrame, caption: str, fmt: str = "{:.4f}", na: str = "not run"):
+    """A pandas Styler: numbers (in any column, object columns included) formatted with ``fmt``, other values as
+    text, missing values written as ``na`` (never blank)."""
+    def number(v):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            return str(v)
+        return fmt.format(v)
+
+    return df.style.format(number, na_rep=na).set_caption(caption)
+
+
+def table_or_reason(df: pd.DataFrame, caption: str, reason: str, fmt: str = "{:.4f}"):
+    """``styled(df)`` when ``df`` has rows, else an HTML note saying the table was not run and why."""
+    from IPython.display import HTML
+
+    if len(df):
+        return styled(df, caption, fmt)
+    return HTML(f'<div class="admonition warning"><p class="admonition-title">Not run: {html.escape(caption)}</p>'
+                f'<p>{html.escape(reason)}</p></div>')
+
+
+def color_verdict(value) -> str:
+    return {"reproduced": "background-color: #c7e9c0", "better": "background-color: #c6dbef",
+            "worse": "background-color: #fcbba1", "not run": "background-color: #eeeeee"}.get(value, "")
+
+
+# --------------------------------------------------------------------------- gradient signal
+def score_loss(name: str, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """The sampled losses of :mod:`seqrec.losses` written on scores: ``pos`` (P,) target scores, ``neg`` (P, k)
+    negative scores. Equal to the registered losses for the same negatives."""
+    d = neg - pos[:, None]
+    if name == "bce":
+        return (-F.logsigmoid(pos) - F.logsigmoid(-neg).mean(-1)).mean()
+    if name == "bpr":
+        return -F.logsigmoid(-d).mean()
+    if name == "bpr_max":
+        return -torch.log((torch.softmax(neg, -1) * torch.sigmoid(-d)).sum(-1) + 1e-24).mean()
+    if name == "top1":
+        return (torch.sigmoid(d) + torch.sigmoid(neg ** 2)).mean()
+    if name == "top1_max":
+        return (torch.softmax(neg, -1) * (torch.sigmoid(d) + torch.sigmoid(neg ** 2))).sum(-1).mean()
+    raise ValueError(f"no score form for loss {name!r}; allowed: {', '.join(NEGATIVE_LOSSES)}")
+
+
+def negative_gradients(name: str, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """(P, k) ``abs(∂ℓ/∂s_j)`` per sampled negative, where ℓ is the loss *of its position* (the loss above times P,
+    so the value does not shrink with the batch size). By autograd."""
+    neg = neg.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(score_loss(name, pos.detach(), neg) * pos.shape[0], neg)
+    return grad.abs()
+
+
+def gradient_share(name: str, pos: torch.Tensor, neg: torch.Tensor, threshold: float = 1e-3) -> float:
+    """Share of sampled negatives whose per-position gradient magnitude exceeds ``threshold``."""
+    return float((negative_gradients(name, pos, neg) > threshold).float().mean())
+
+
+def _fit(config: TrainConfig, dataset, epochs: int, on_epoch):
+    """A minimal training loop (Adam, the loss registry) calling ``on_epoch(epoch, model, split, opts)`` after
+    each epoch (and epoch 0, before training). For analyses that need the model itself."""
+    from .trainer import resolve_device
+
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    split = data_mod.split(dataset, config.max_len)
+    model = models.build(config, dataset.num_items).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    spec = losses.get(config.loss)
+    opts = losses.LossOptions(config.num_negatives, gen, config.mask_prob)
+    on_epoch(0, model, split, opts)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(split.train_inputs.shape[0], generator=gen)
+        for start in range(0, len(order), config.batch_size):
+            rows = order[start:start + config.batch_size]
+            inputs, targets = split.train_inputs[rows].to(device), split.train_targets[rows].to(device)
+            if spec.prepare is not None:
+                inputs, targets = spec.prepare(model, inputs, targets, opts)
+            loss = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        on_epoch(epoch, model, split, opts)
+    return model, split
+
+
+def gradient_signal(config: TrainConfig, epochs: int, *, dataset=None, threshold: float = 1e-3,
+                    max_rows: int = 512) -> pd.DataFrame:
+    """Train ``config`` (a sampled loss) for ``epochs`` and, after each epoch, measure on up to ``max_rows``
+    training sequences the share of sampled negatives whose gradient exceeds ``threshold`` and the mean
+    gradient magnitude. Columns: ``loss, epoch, share, mean_grad``."""
+    dataset = dataset or data_mod.load(config.data, max_users=config.max_users, seed=config.seed)
+    probe_gen = torch.Generator().manual_seed(config.seed + 1)
+    rows = []
+
+    def measure(epoch, model, split, opts):
+        model.eval()
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            inputs, targets = split.train_inputs[:max_rows].to(device), split.train_targets[:max_rows].to(device)
+            hidden, emb = model(inputs), model.item_embeddings()
+            mask = targets > 0
+            h, t = hidden[mask], targets[mask]
+            neg = losses.sample_negatives(t, emb.shape[0] - 1, config.num_negatives, probe_gen)
+            pos_s, neg_s = (h * emb[t]).sum(-1).cpu(), torch.einsum("pd,pkd->pk", h, emb[neg]).cpu()
+        g = negative_gradients(config.loss, pos_s, neg_s)
+        rows.append({"loss": loss_label(config.loss, config.num_negatives), "epoch": epoch,
+                     "share": float((g > threshold).float().mean()), "mean_grad": float(g.mean())})
+        model.train()
+
+    _fit(config, dataset, epochs, measure)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- accuracy by sequence length
+def length_bins(lengths, edges=(0, 5, 10, 20, 50, math.inf)) -> pd.Categorical:
+    """Bin sequence lengths into right-closed intervals labelled like ``"6–10"`` and ``">50"``."""
+    labels = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        labels.append(f">{lo}" if math.isinf(hi) else f"{lo + 1}–{hi}")
+    return pd.cut(pd.Series(lengths), bins=list(edges), labels=labels, right=True)
+
+
+def metric_by_length(ranks, lengths, k: int = 10, edges=(0, 5, 10, 20, 50, math.inf)) -> pd.DataFrame:
+    """HIT@k and NDCG@k of users grouped by sequence length. ``ranks``: (U,) 1-based test ranks;
+    ``lengths``: (U,) number of items in each user's history. Columns: ``length, users, HIT@k, NDCG@k``."""
+    r = np.asarray(ranks, dtype=float)
+    hit = (r < k).astype(float)
+    ndcg = np.where(r < k, 1.0 / np.log2(r + 2), 0.0)
+    df = pd.DataFrame({"length": length_bins(lengths, edges), "hit": hit, "ndcg": ndcg})
+    g = df.groupby("length", observed=False)
+    return pd.DataFrame({"users": g.size(), f"HIT@{k}": g.hit.mean(), f"NDCG@{k}": g.ndcg.mean()}).reset_index()
+
+
+def ranks_by_length(config: TrainConfig, epochs: int, *, dataset=None, k: int = 10) -> pd.DataFrame:
+    """Train ``config`` for ``epochs`` (see :func:`_fit`), rank every item for each user's test target (seen items
+    excluded) and return :func:`metric_by_length` on the number of items before the test target, with a
+    ``loss`` column."""
+    dataset = dataset or data_mod.load(config.data, max_users=config.max_users, seed=config.seed)
+    model, split = _fit(config, dataset, epochs, lambda *a: None)
+    model.eval()
+    device = next(model.parameters()).device
+    ranks = []
+    with torch.no_grad():
+        for start in range(0, split.test_inputs.shape[0], config.eval_batch_size):
+            sl = slice(start, start + config.eval_batch_size)
+            scores = model.score_all(split.test_inputs[sl].to(device)).cpu()
+            ranks.append(metrics.full_ranks(scores, split.test_targets[sl], split.test_seen[sl],
+                                            exclude=config.exclude_seen, ties=config.ties))
+    lengths = [len(s) - 1 for s in dataset.sequences]
+    out = metric_by_length(torch.cat(ranks).numpy(), lengths, k)
+    out.insert(0, "loss", loss_label(config.loss))
+    return out

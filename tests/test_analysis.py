@@ -1,0 +1,221 @@
+"""seqrec.analysis against hand-computed values, closed-form gradients and the loss registry."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from seqrec import analysis, losses, results
+from seqrec.config import TrainConfig
+from seqrec.data import SequenceData
+
+
+# --------------------------------------------------------------------------- labels and banners
+def test_loss_label():
+    assert analysis.loss_label("bce", 10) == "BCE-10"
+    assert analysis.loss_label("top1_max", 100.0) == "TOP1-max-100"
+    assert analysis.loss_label("cce", 1) == "CCE"
+    assert analysis.loss_label("mlm", 1, 0.2) == "MLM (mask 0.2)"
+    assert analysis.loss_label("ce") == "CE"
+
+
+def test_profile_banner_is_loud_only_for_smoke():
+    assert "NOT results" in analysis.profile_banner("smoke")
+    assert "NOT results" not in analysis.profile_banner("paper")
+    assert "paper" in analysis.profile_banner("paper")
+    assert "independent of the profile" in analysis.profile_banner("smoke", data_only=True)
+
+
+# --------------------------------------------------------------------------- gradient signal
+@pytest.mark.parametrize("name", analysis.NEGATIVE_LOSSES)
+def test_score_loss_equals_registered_loss(name):
+    torch.manual_seed(0)
+    hidden, emb = torch.randn(3, 5, 4), torch.randn(12, 4)
+    targets = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5], [0, 7, 8, 9, 11]])
+    opts = losses.LossOptions(num_negatives=6, generator=torch.Generator().manual_seed(3))
+    expected = losses.get(name).fn(hidden, emb, targets, opts)
+    # the same negatives, drawn independently with the same generator state
+    mask = targets > 0
+    h, t = hidden[mask], targets[mask]
+    neg = losses.sample_negatives(t, 11, 6, torch.Generator().manual_seed(3))
+    got = analysis.score_loss(name, (h * emb[t]).sum(-1), torch.einsum("pd,pkd->pk", h, emb[neg]))
+    torch.testing.assert_close(got, expected)
+
+
+def test_negative_gradients_closed_form():
+    pos = torch.tensor([1.0, -0.5])
+    neg = torch.tensor([[0.0, 2.0, -3.0], [1.0, -1.0, 0.5]])
+    k = 3
+    sig = torch.sigmoid
+    # BPR: d/ds_j of -(1/k) Σ log σ(s_t - s_j) = σ(s_j - s_t) / k
+    torch.testing.assert_close(analysis.negative_gradients("bpr", pos, neg), sig(neg - pos[:, None]) / k)
+    # TOP1: d/ds_j of (1/k) Σ σ(s_j - s_t) + σ(s_j²) = (σ'(s_j - s_t) + 2 s_j σ'(s_j²)) / k
+    d = sig(neg - pos[:, None])
+    q = sig(neg ** 2)
+    torch.testing.assert_close(analysis.negative_gradients("top1", pos, neg),
+                               ((d * (1 - d) + 2 * neg * q * (1 - q)) / k).abs())
+
+
+def test_gradient_share_counts_negatives_above_threshold():
+    pos = torch.tensor([0.0])
+    neg = torch.tensor([[-20.0, 0.0, 20.0, -1.0]])  # BPR gradients σ(s_j)/4: ~5e-10, 0.125, 0.25, 0.067
+    assert analysis.gradient_share("bpr", pos, neg, threshold=1e-3) == pytest.approx(0.75)
+    assert analysis.gradient_share("bpr", pos, neg, threshold=0.1) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="no score form"):
+        analysis.score_loss("cce", pos, neg)
+
+
+def _tiny_dataset(users=40, items=30, seed=0):
+    rng = np.random.default_rng(seed)
+    seqs = [list(rng.integers(1, items + 1, size=int(rng.integers(4, 14)))) for _ in range(users)]
+    return SequenceData("tiny", list(range(1, users + 1)), [[int(i) for i in s] for s in seqs], items)
+
+
+def _tiny_config(loss, **kw):
+    return TrainConfig(data="tiny.txt", model="sasrec", loss=loss, max_len=12, hidden_size=8, num_layers=1, num_heads=1,
+                       batch_size=16, device="cpu", **kw)
+
+
+def test_gradient_signal_runs_and_is_bounded():
+    out = analysis.gradient_signal(_tiny_config("bpr", num_negatives=5), epochs=2, dataset=_tiny_dataset(), threshold=0.0)
+    assert list(out.epoch) == [0, 1, 2]
+    assert set(out.loss) == {"BPR-5"}
+    assert (out.share == 1.0).all()  # every BPR gradient σ(·)/k is strictly positive
+    out = analysis.gradient_signal(_tiny_config("top1", num_negatives=5), epochs=1, dataset=_tiny_dataset(), threshold=1e-3)
+    assert ((out.share >= 0) & (out.share <= 1)).all() and (out.mean_grad > 0).all()
+
+
+# --------------------------------------------------------------------------- by sequence length
+def test_metric_by_length_hand_computed():
+    ranks = [0, 1, 10, 3]  # 0-based
+    lengths = [3, 4, 8, 60]
+    out = analysis.metric_by_length(ranks, lengths, k=10).set_index("length")
+    assert list(out.index) == ["1–5", "6–10", "11–20", "21–50", ">50"]
+    assert out.loc["1–5", "users"] == 2
+    assert out.loc["1–5", "HIT@10"] == pytest.approx(1.0)
+    assert out.loc["1–5", "NDCG@10"] == pytest.approx((1 + 1 / math.log2(3)) / 2)
+    assert out.loc["6–10", "HIT@10"] == 0.0 and out.loc["6–10", "NDCG@10"] == 0.0
+    assert out.loc[">50", "NDCG@10"] == pytest.approx(1 / math.log2(5))
+    assert out.loc["11–20", "users"] == 0 and np.isnan(out.loc["11–20", "HIT@10"])
+
+
+def test_ranks_by_length_covers_every_user():
+    ds = _tiny_dataset()
+    out = analysis.ranks_by_length(_tiny_config("cce"), epochs=1, dataset=ds)
+    assert out.users.sum() == ds.num_users
+    assert set(out.loss) == {"CCE"}
+    assert ((out["HIT@10"].dropna() >= 0) & (out["HIT@10"].dropna() <= 1)).all()
+
+
+# --------------------------------------------------------------------------- tables
+def _compared():
+    rows = []
+    for model, o, i, ro, ri in [("SASRec", 0.02, 0.03, 0.02, 0.04), ("GRU4Rec", np.nan, np.nan, 0.01, 0.02)]:
+        for kind, rep, val in (("original", ro, o), ("improved", ri, i)):
+            rows.append({"dataset": "LastFM", "metric": "HIT@10", "model": model, "loss_kind": kind, "reported": rep,
+                         "reproduced": val})
+    c = pd.DataFrame(rows)
+    c["rel_diff"] = (c.reproduced - c.reported) / c.reported
+    c["verdict"] = ["reproduced", "worse", "not run", "not run"]
+    return c
+
+
+def test_table2_layout_improvement():
+    t = analysis.table2_layout(_compared())
+    assert t.loc[("LastFM", "HIT@10"), ("SASRec", "improv. %")] == pytest.approx(50.0)
+    assert np.isnan(t.loc[("LastFM", "HIT@10"), ("GRU4Rec", "improv. %")])
+    r = analysis.table2_layout(_compared(), "reported")
+    assert r.loc[("LastFM", "HIT@10"), ("GRU4Rec", "improv. %")] == pytest.approx(100.0)
+
+
+def test_verdict_counts_lists_every_verdict():
+    v = analysis.verdict_counts(_compared())
+    assert list(v.index) == list(analysis.VERDICTS)
+    assert list(v.cells) == [1, 0, 1, 2]
+    assert v.loc["reproduced", "share of cells run"] == pytest.approx(0.5)
+    assert np.isnan(v.loc["not run", "share of cells run"])
+
+
+def test_not_run_reasons():
+    c = _compared()
+    planned = pd.DataFrame({"data": ["LastFM"], "paper_model": ["GRU4Rec"], "loss_kind": ["original"]})
+    r = analysis.not_run_reasons(c, planned, "smoke", "none")
+    assert list(r[:2]) == ["", ""]
+    assert "not in the results store" in r[2] and "train=none" in r[2]
+    assert "not part of the smoke profile's grid" in r[3]
+
+
+def _run(metric_value, **cfg):
+    base = dict(data="LastFM", model="sasrec", loss="cce", seed=42, num_negatives=1, mask_prob=0.2, max_users=None,
+                exclude_seen="-inf", ties="pessimistic", variant=None, train_seconds=10.0, peak_memory_mb=100.0,
+                metric="full_NDCG@10", value=metric_value, paper_model="SASRec")
+    base.update(cfg)
+    return base
+
+
+def test_paired_matches_runs_differing_in_one_setting():
+    f = pd.DataFrame([_run(0.05), _run(0.04, exclude_seen="zero"), _run(0.03, loss="bce"),
+                      _run(0.02, loss="bce", exclude_seen="zero", seed=43)])  # no partner: different seed
+    p = analysis.paired(f, "exclude_seen", "full_NDCG@10")
+    assert len(p) == 1
+    assert p["-inf"].iloc[0] == 0.05 and p["zero"].iloc[0] == 0.04
+    assert list(p.index.names) == ["data", "model", "loss"]  # constant descriptors dropped
+    assert "seed" in analysis.paired(f, "exclude_seen", "full_NDCG@10", compact=False).index.names
+
+
+def test_seed_summary_and_noise():
+    f = pd.DataFrame([_run(v, seed=s) for v, s in ((0.05, 1), (0.06, 2), (0.07, 3))]
+                     + [_run(v, loss="bce", seed=s) for v, s in ((0.02, 1), (0.03, 2), (0.025, 3))])
+    s = analysis.seed_summary(f, "full_NDCG@10")
+    assert s.loc[("LastFM", "sasrec", "cce", ""), "mean"] == pytest.approx(0.06)
+    assert s.loc[("LastFM", "sasrec", "cce", ""), "std"] == pytest.approx(0.01)
+    assert s.loc[("LastFM", "sasrec", "bce", ""), "seeds"] == 3
+    n = analysis.improvement_vs_noise(s).iloc[0]
+    assert n["difference"] == pytest.approx(0.035) and n["max std"] == pytest.approx(0.01)
+    assert bool(n["exceeds 2 std"])  # 0.035 > 2 × 0.01
+
+
+def test_figure1_points_labels_and_seed_average():
+    f = pd.DataFrame([_run(0.1, metric="full_HIT@10", loss="bce", num_negatives=10, seed=1, train_seconds=4.0),
+                      _run(0.2, metric="full_HIT@10", loss="bce", num_negatives=10, seed=2, train_seconds=6.0),
+                      _run(0.3, metric="full_HIT@10", loss="cce")])
+    reported = pd.DataFrame({"loss": ["BCE", "CE"], "negatives": ["10", "all"], "full_HIT@10": [0.07, 0.05],
+                             "train_seconds": [500.0, 200.0], "peak_gpu_mem_mb": [300, 280]})
+    pts = analysis.figure1_points(f, reported)
+    wide = analysis.side_by_side(pts)
+    assert wide.loc["BCE-10", "reproduced"] == pytest.approx(0.15)
+    assert wide.loc["BCE-10", "reported"] == pytest.approx(0.07)
+    assert np.isnan(wide.loc["CE", "reproduced"]) and wide.loc["CCE", "reported"] == "not reported"
+    assert analysis.side_by_side(pts, "train_seconds").loc["BCE-10", "reproduced"] == pytest.approx(5.0)
+
+
+def test_table3_side_by_side():
+    f = pd.DataFrame([_run(0.08, metric="full_HIT@10", data="Beauty"), _run(0.3, metric="sampled_HIT@10", data="Beauty"),
+                      _run(0.9, metric="full_HIT@10", data="LastFM")])
+    rep = pd.DataFrame({"dataset": ["Beauty", "Beauty", "ML-1M"], "metric": ["HIT@10", "sampled HIT@10", "HIT@10"],
+                        "system": ["SASRec (CCE)", "SASRec (CCE)", "SASRec (CCE)"], "value": [0.0879, 0.381, 0.28]})
+    t = analysis.table3_side_by_side(f, rep)
+    assert t.loc["SASRec (CCE) [seqrec]", "HIT@10"] == pytest.approx(0.08)
+    assert t.loc["SASRec (CCE) [seqrec]", "sampled HIT@10"] == pytest.approx(0.3)
+    assert t.loc["SASRec (CCE)", "sampled HIT@10"] == pytest.approx(0.381)
+    assert len(t) == 2 and t.loc["SASRec (CCE)", "NDCG@10"] == "not reported"
+    assert np.isnan(t.loc["SASRec (CCE) [seqrec]", "NDCG@10"])  # ours, not run: NaN, shown as "not run"
+
+
+def test_time_curves_from_stored_results(tmp_path):
+    cfg = TrainConfig(loss="bce", num_negatives=10).to_dict()
+    run = {"config": cfg, "metrics": {"full_HIT@10": 0.1}, "provenance": {},
+           "curve": [{"epoch": 1, "train_loss": 1.0, "elapsed": 2.0, "valid_NDCG@10": 0.01},
+                     {"epoch": 2, "train_loss": 0.9, "elapsed": 4.5, "valid_NDCG@10": 0.02}]}
+    path = results.save(run, tmp_path / "r.json")
+    out = analysis.time_curves(pd.DataFrame({"path": [str(path), str(path)]}))
+    assert list(out.elapsed) == [2.0, 4.5] and list(out.value) == [0.01, 0.02] and set(out.label) == {"BCE-10"}
+    assert analysis.time_curves(pd.DataFrame(columns=["path"])).empty
+
+
+def test_styled_writes_not_run_for_missing_values():
+    html = analysis.styled(pd.DataFrame({"a": [0.5, np.nan], "b": pd.Series([0.016400, "x"], dtype=object)}), "cap").to_html()
+    assert "not run" in html and "0.5000" in html and "0.0164<" in html and ">x<" in html and "cap" in html
+    note = analysis.table_or_reason(pd.DataFrame(), "Ties", "no such runs")
+    assert "Not run: Ties" in note.data and "no such runs" in note.data
