@@ -163,8 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a grid's missing cells into results/<profile>/<grid>/, print the table")
     grid_options(run)
-    run.add_argument("--executor", default="local", choices=["local", "inprocess", "dask"],
-                     help="local: one subprocess per cell (default); inprocess; dask: one task per cell")
+    run.add_argument("--executor", default="local", choices=["local", "subprocess", "inprocess", "dask"],
+                     help="local (default): sequential, one subprocess per cell unless the profile says in-process "
+                          "(smoke); subprocess/inprocess force either; dask: one task per cell")
     run.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
     run.add_argument("--device", help="override the profile's device (auto, cpu, cuda); not part of the key")
     run.add_argument("--quiet", action="store_true", help="no per-cell lines")

@@ -12,7 +12,8 @@ it becomes an error record in the store (see :mod:`seqrec.runner`).
 Profile values (and why):
 
 - ``smoke``: every dataset cut to 100 users, sequences to their last 20 items, 2 epochs (S3-Rec: 1 pretraining
-  epoch), evaluation batch 256, CPU.
+  epoch), evaluation batch 256, CPU, cells run in the calling process (``isolate=False``: a fresh interpreter per
+  cell would cost more than the cell; errors are still caught per cell).
   Every grid completes in well under 5 minutes on 2 CPU cores (measured: see the runner's report).
 - ``quick``: LastFM with all its 1,090 users; the four larger datasets subsampled to 2,000 users (drawn with
   the cell's seed); at most 15 epochs (patience 5, early stopping still on the grid's monitor); S3-Rec
@@ -59,7 +60,9 @@ class Profile:
 
     ``overrides``: TrainConfig fields set on every cell (e.g. ``device``); ``max_epochs`` caps ``epochs`` and
     ``max_patience`` caps ``patience``; ``max_users``: per dataset (key ``"*"`` for any other), None = all users;
-    ``pretrain_epochs``: S3-Rec pretraining epochs, an int (cap) or None (keep the grid's per-dataset value).
+    ``pretrain_epochs``: S3-Rec pretraining epochs, an int (cap) or None (keep the grid's per-dataset value);
+    ``isolate``: the ``local`` executor runs each cell in a fresh subprocess (per-run peak memory, crash isolation)
+    rather than in the calling process (no interpreter start-up per cell: what tiny smoke cells want).
     """
 
     name: str
@@ -69,6 +72,7 @@ class Profile:
     max_patience: int | None = None
     max_users: dict = field(default_factory=dict)
     pretrain_epochs: int | None = None
+    isolate: bool = True
 
     def apply(self, base: dict) -> dict:
         values = {**base, **self.overrides}
@@ -183,7 +187,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", "tiny slices: 100 users per dataset, sequences cut to 20 items, 2 epochs; "
                      "every grid in well under 5 minutes on CPU",
                      overrides={"device": "cpu", "max_len": 20, "eval_batch_size": 256}, max_epochs=2, max_patience=2,
-                     max_users={"*": 100}, pretrain_epochs=1),
+                     max_users={"*": 100}, pretrain_epochs=1, isolate=False),
     "quick": Profile("quick", "real datasets: LastFM all users, others 2,000 users; at most 15 epochs (patience 5); "
                      "S3-Rec pretraining 5 epochs; CPU",
                      overrides={"device": "cpu"}, max_epochs=15, max_patience=5,
@@ -265,12 +269,15 @@ def run_grid(grid: str, profile: str, *, only: dict[str, str] | None = None, tra
     """Train the cells of ``grid`` missing from ``results_dir/<profile>/<grid>/`` (when ``train``), then return the
     tidy frame (one row per run x metric, plus one column per label) of the grid's cells that are stored.
 
-    ``executor``: ``local`` (one fresh subprocess per cell, sequential), ``inprocess`` (same process; for tests)
-    or ``dask`` (``scheduler``: an address ``tcp://host:8786`` or a ``distributed.Client``).
+    ``executor``: ``local`` (sequential on this machine: one fresh subprocess per cell when the profile isolates
+    cells, as quick and paper do, else in this process), ``subprocess`` or ``inprocess`` (force either), or
+    ``dask`` (``scheduler``: an address ``tcp://host:8786`` or a ``distributed.Client``).
     """
     from . import runner
 
     selected = cells(grid, profile, only, device=device)
+    if executor == "local":
+        executor = "subprocess" if get_profile(profile).isolate else "inprocess"
     store = runner.Store(results_dir, profile, grid)
     if train:
         runner.execute(selected, store, grid=grid, profile=profile, executor=executor, scheduler=scheduler,

@@ -15,11 +15,14 @@ Changes that do not alter results (refactors, speed-ups with identical outputs, 
 
 Executors (one task per missing cell, cells are independent):
 
-- ``local`` (default): cells run one after the other, each in a fresh Python subprocess
+- ``subprocess``: cells run one after the other, each in a fresh Python subprocess
   (``python -m seqrec.runner``) so that the peak resident memory recorded for a run is that run's, and a crash
-  (segfault, out of memory) takes down only its cell. SIGTERM/SIGINT of the runner ends the running child
-  too; its cell is simply missing and runs again on the next invocation.
-- ``inprocess``: the same, in the calling process (fast; for tests).
+  (segfault, out of memory) takes down only its cell. SIGTERM of the runner ends the running child too (the
+  child removes its temporary file); its cell is simply missing and runs again on the next invocation.
+- ``inprocess``: the same, in the calling process (no interpreter start-up per cell; an exception still only
+  fails its cell, but peak memory is the process's high-water mark and a hard crash stops the grid).
+- ``local`` (default of ``run_grid``): ``subprocess`` when the profile isolates cells (quick, paper), else
+  ``inprocess`` (smoke); decided in :func:`seqrec.experiments.run_grid`.
 - ``dask``: one ``distributed`` task per missing cell (``resources={"GPU": 1}`` for cells whose device is CUDA);
   workers train and return the record, the client writes it to the store (no shared filesystem needed; the
   workers need the datasets).
@@ -40,7 +43,7 @@ from . import results
 from .errors import SeqrecError
 
 RESULTS_VERSION = 1
-EXECUTORS = ("local", "inprocess", "dask")
+EXECUTORS = ("local", "subprocess", "inprocess", "dask")
 
 
 # --------------------------------------------------------------------------- the store
@@ -219,6 +222,8 @@ def _on_sigterm(signum, frame):
 def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "local", scheduler=None,
             progress: bool = True) -> dict:
     """Run the cells of ``cells`` missing from ``store``; return counts {total, stored, ran, errors}."""
+    if executor == "local":
+        executor = "subprocess"
     if executor not in EXECUTORS:
         raise SeqrecError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
     unique = {c.config.key() for c in cells}

@@ -108,6 +108,17 @@ def test_profiles_are_values_applied_to_the_same_cells():
     assert all(c.config.device == "cpu" for c in experiments.cells("table2", "paper", device="cpu"))
 
 
+def test_local_executor_follows_the_profile(tiny, monkeypatch):
+    seen = []
+    monkeypatch.setattr(runner, "execute", lambda cells, store, **kw: seen.append(kw["executor"]))
+    monkeypatch.setitem(PROFILES, "inproc", Profile("inproc", "test", isolate=False))
+    for profile in ("tinyprof", "inproc"):
+        experiments.run_grid("tinygrid", profile, results_dir=tiny / "res", progress=False)
+    experiments.run_grid("tinygrid", "inproc", results_dir=tiny / "res", executor="subprocess", progress=False)
+    assert seen == ["subprocess", "inprocess", "subprocess"]
+    assert not PROFILES["smoke"].isolate and PROFILES["quick"].isolate and PROFILES["paper"].isolate
+
+
 def test_only_filters_and_bad_names():
     cs = experiments.cells("table2", "smoke", {"model": "sasrec", "dataset": "LastFM,Beauty"})
     assert sorted((c.config.data, c.config.loss) for c in cs) == [("Beauty", "bce"), ("Beauty", "cce"),
@@ -291,7 +302,7 @@ def test_gpu_cells_ask_for_a_gpu_resource():
 
 
 def test_unknown_executor(tiny):
-    with pytest.raises(SeqrecError, match="unknown executor 'spark'; allowed: local, inprocess, dask"):
+    with pytest.raises(SeqrecError, match="unknown executor 'spark'; allowed: local, subprocess, inprocess, dask"):
         experiments.run_grid("tinygrid", "tinyprof", results_dir=tiny / "res", executor="spark", progress=False)
 
 
