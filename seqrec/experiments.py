@@ -15,10 +15,13 @@ Profile values (and why):
   epoch), evaluation batch 256, CPU, cells run in the calling process (``isolate=False``: a fresh interpreter per
   cell would cost more than the cell; errors are still caught per cell).
   Every grid completes in well under 5 minutes on 2 CPU cores (measured: see the runner's report).
-- ``quick``: LastFM with all its 1,090 users; the four larger datasets subsampled to 2,000 users (drawn with
-  the cell's seed); at most 15 epochs (patience 5, early stopping still on the grid's monitor); S3-Rec
-  pretraining capped at 5 epochs; CPU. Measured on this 2-core machine, SASRec runs at about 1-3 s per epoch
-  on such a slice (BCE about half of CCE), so a 45-cell table2 takes on the order of 30 minutes.
+- ``quick``: LastFM with all its 1,090 users; the four larger datasets subsampled to 1,000 users (drawn with
+  the cell's seed: the same users for every cell of a seed); at most 10 epochs with patience 3 (early stopping
+  still on the grid's monitor); S3-Rec pretraining capped at 5 epochs; CPU, one subprocess per cell. Budget,
+  from seconds per epoch measured on this 2-core CPU (SASRec, full 12,101-item softmax): CCE costs about 5 ms
+  per user per epoch on Beauty (more on Yelp and Sports, with 20k and 18k items), BCE and last-position CE
+  about 1.5 ms; with ~10 s of start-up, data and evaluation per cell, a dataset's 9 table2 cells take about
+  400 s, the whole 45-cell grid about 30-40 minutes when the CPU is not shared.
 - ``paper``: the protocol of the paper: 200 epochs, patience 10 on valid NDCG@20 (table2, table3, ablations),
   patience 20 on the training loss (figure1, validated every epoch for the NDCG-vs-time curve), all users,
   S3-Rec pretraining 150 epochs (Beauty, Toys_and_Games, LastFM) or 100 (Sports_and_Outdoors, Yelp), on CUDA
@@ -188,10 +191,10 @@ PROFILES: dict[str, Profile] = {
                      "every grid in well under 5 minutes on CPU",
                      overrides={"device": "cpu", "max_len": 20, "eval_batch_size": 256}, max_epochs=2, max_patience=2,
                      max_users={"*": 100}, pretrain_epochs=1, isolate=False),
-    "quick": Profile("quick", "real datasets: LastFM all users, others 2,000 users; at most 15 epochs (patience 5); "
+    "quick": Profile("quick", "real datasets: LastFM all users, others 1,000 users; at most 10 epochs (patience 3); "
                      "S3-Rec pretraining 5 epochs; CPU",
-                     overrides={"device": "cpu"}, max_epochs=15, max_patience=5,
-                     max_users={"LastFM": None, "*": 2000}, pretrain_epochs=5),
+                     overrides={"device": "cpu"}, max_epochs=10, max_patience=3,
+                     max_users={"LastFM": None, "*": 1000}, pretrain_epochs=5),
     "paper": Profile("paper", "the paper's protocol: 200 epochs, full data, per-grid early stopping, CUDA",
                      overrides={"device": "cuda"}),
 }
