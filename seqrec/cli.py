@@ -76,7 +76,7 @@ def cmd_run(args) -> int:
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", UserWarning)
         frame = experiments.run_grid(args.grid, args.profile, only=experiments.parse_only(args.only),
                                      results_dir=args.results_dir, executor=args.executor, scheduler=args.scheduler,
                                      progress=not args.quiet, device=args.device)
@@ -98,7 +98,7 @@ def cmd_report(args) -> int:
     from . import experiments, paper
 
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", UserWarning)
         frame = experiments.run_grid(args.grid, args.profile, only=experiments.parse_only(args.only), train=False,
                                      results_dir=args.results_dir, progress=False)
     for w in caught:

@@ -121,7 +121,7 @@ def execute_cell(payload: dict) -> dict:
         if config.model == "s3rec":
             from .pretrain import ensure_pretrained
 
-            ensure_pretrained(config)
+            ensure_pretrained(config, progress=False)
         from . import trainer
 
         result = trainer.train(config, progress=False)
