@@ -130,7 +130,9 @@ def compare(reproduced: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def format_comparison(table: pd.DataFrame) -> str:
-    """A printable table: reported, reproduced (mean ± std over seeds), relative difference, verdict."""
+    """A printable table: reported, reproduced (mean ± std over seeds), relative difference and verdict per cell;
+    side by side per metric (``<metric> paper``, ``<metric> ours``, ``<metric> diff``) when there are at most two
+    metrics, else one line per cell."""
     def fmt(r):
         if np.isnan(r.reproduced):
             return "-"
@@ -141,4 +143,13 @@ def format_comparison(table: pd.DataFrame) -> str:
     show["reproduced"] = [fmt(r) for r in table.itertuples(index=False)]
     show["rel_diff"] = [("-" if np.isnan(v) else f"{v:+.1%}") for v in table["rel_diff"]]
     show = show.drop(columns=["reproduced_std"])
-    return show.to_string(index=False)
+    metrics = list(dict.fromkeys(show["metric"]))
+    if len(metrics) > 2:
+        return show.to_string(index=False)
+    ids = [c for c in ("dataset", "model", "loss_kind", "loss", "negatives") if c in show.columns]
+    show["diff"] = [d if v == "not run" else f"{d} {v}" for d, v in zip(show["rel_diff"], show["verdict"])]
+    wide = show.pivot_table(index=ids, columns="metric", values=["reported", "reproduced", "diff"], aggfunc="first", sort=False)
+    columns = [(q, m) for m in metrics for q in ("reported", "reproduced", "diff")]
+    wide = wide.reindex(columns=columns)
+    wide.columns = [f"{m} {dict(reported='paper', reproduced='ours', diff='diff')[q]}" for q, m in columns]
+    return wide.reset_index().to_string(index=False, float_format=lambda v: f"{v:.4f}")

@@ -116,5 +116,10 @@ def test_compare_table3_and_figure1():
 def test_format_comparison_prints_every_cell():
     out = paper.compare(pd.DataFrame([row("Beauty", "SASRec", "improved", "CCE", "full_HIT@10", v, seed=s)
                                       for s, v in ((42, 0.09), (43, 0.1))]), "table2")
-    text = paper.format_comparison(out)
-    assert "0.0950 ± 0.0071" in text and "+1.9%" in text and text.count("not run") == 79
+    text = paper.format_comparison(out)  # side by side: one line per (dataset, model, loss) and both metrics
+    lines = text.splitlines()
+    assert len(lines) == 1 + 40 and "HIT@10 paper" in lines[0] and "NDCG@10 diff" in lines[0]
+    beauty = [l for l in lines if "Beauty" in l and "SASRec" in l and "CCE" in l]
+    assert len(beauty) == 1 and "0.0932" in beauty[0] and "0.0950 ± 0.0071" in beauty[0] and "+1.9% reproduced" in beauty[0]
+    long = paper.format_comparison(paper.compare(pd.DataFrame(), "figure1")).splitlines()
+    assert len(long) == 1 + len(paper.compare(pd.DataFrame(), "figure1")) and long[1].endswith("not run")
