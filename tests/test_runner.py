@@ -252,7 +252,7 @@ def test_sigterm_mid_grid_then_resume(tmp_path):
     exactly once, no temporary file is left, and the rest completes."""
     write_dataset(tmp_path / "tiny.txt", users=60)
     root = tmp_path / "res" / "tinyprof" / "tinygrid"
-    proc = run_script(tmp_path, epochs=40)
+    proc = run_script(tmp_path, epochs=15)
     deadline = time.time() + 120
     while time.time() < deadline and not list(root.glob("*.json")):
         assert proc.poll() is None, proc.stdout.read()
@@ -266,7 +266,7 @@ def test_sigterm_mid_grid_then_resume(tmp_path):
     files = sorted(p.name for p in root.iterdir())
     assert [f for f in files if not f.endswith(".json")] == []  # no partial or temporary file
     assert set(first) <= set(files) and len(files) < 3
-    proc = run_script(tmp_path, epochs=40, executor="inprocess")  # the same store, faster to finish
+    proc = run_script(tmp_path, epochs=15, executor="inprocess")  # the same store, faster to finish
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     assert f"{len(files)} already stored" in out
