@@ -14,16 +14,20 @@ Profile values (and why):
 - ``smoke``: every dataset cut to 100 users, sequences to their last 20 items, 2 epochs (S3-Rec: 1 pretraining
   epoch), evaluation batch 256, CPU, cells run in the calling process (``isolate=False``: a fresh interpreter per
   cell would cost more than the cell; errors are still caught per cell).
-  Every grid completes in well under 5 minutes on 2 CPU cores (measured: see the runner's report).
-- ``quick``: LastFM with all its 1,090 users; the four larger datasets subsampled to 1,000 users (drawn with
+  Measured on the shared 2-core machine (load ~10, niced; SASRec cells only): table2 286 s, figure1 162 s,
+  table3 37 s, ablations 315 s; the CPU time of each is a small fraction of that.
+- ``quick``: LastFM with all its 1,090 users; the four larger datasets subsampled to 800 users (drawn with
   the cell's seed: the same users for every cell of a seed); at most 10 epochs with patience 3 (early stopping
-  still on the grid's monitor); batch 64 instead of 256 (about 1,000 users make 4 batches of 256 per epoch:
-  10 epochs would be only 40 Adam steps, too few for any loss to get going; at 64 the same compute buys 4x the
-  steps); S3-Rec pretraining capped at 5 epochs; CPU, one subprocess per cell. Budget,
-  from seconds per epoch measured on this 2-core CPU (SASRec, full 12,101-item softmax): CCE costs about 5 ms
-  per user per epoch on Beauty (more on Yelp and Sports, with 20k and 18k items), BCE and last-position CE
-  about 1.5 ms; with ~10 s of start-up, data and evaluation per cell, a dataset's 9 table2 cells take about
-  400 s, the whole 45-cell grid about 30-40 minutes when the CPU is not shared.
+  still on the grid's monitor); batch 64 instead of 256 (800-1,090 users make 4-5 batches of 256 per epoch:
+  10 epochs would be only 40-50 Adam steps, too few for any loss to get going; at 64 the same compute buys 4x the
+  steps); S3-Rec pretraining capped at 5 epochs; CPU, one subprocess per cell. Budget, from seconds per
+  epoch measured on this shared 2-core CPU (SASRec, batch 256): LastFM (1,090 users, 3,646 items) 1.3 s (BCE)
+  and 2.9 s (CCE) at low load; a 4,000-user Beauty slice (12,101 items) 40 s (BCE) and 147 s (CCE) under about
+  5x contention, i.e. roughly 2 and 7 ms per user per epoch unshared. An 800-user slice then costs about 1.5 s
+  (BCE, last-position CE) to 6 s (CCE; more on Yelp and Sports with 20k and 18k items) per epoch; with ~10 s of
+  start-up, data and evaluation per cell, a dataset's 9 table2 cells (5 with a full softmax at every position)
+  take 6-8 minutes, the 45-cell grid 30-40 minutes unshared (the estimate for models other than SASRec
+  assumes they cost about what SASRec costs).
 - ``paper``: the protocol of the paper: 200 epochs, patience 10 on valid NDCG@20 (table2, table3, ablations),
   patience 20 on the training loss (figure1, validated every epoch for the NDCG-vs-time curve), all users,
   S3-Rec pretraining 150 epochs (Beauty, Toys_and_Games, LastFM) or 100 (Sports_and_Outdoors, Yelp), on CUDA
@@ -193,10 +197,10 @@ PROFILES: dict[str, Profile] = {
                      "every grid in well under 5 minutes on CPU",
                      overrides={"device": "cpu", "max_len": 20, "eval_batch_size": 256}, max_epochs=2, max_patience=2,
                      max_users={"*": 100}, pretrain_epochs=1, isolate=False),
-    "quick": Profile("quick", "real datasets: LastFM all users, others 1,000 users; batch 64; at most 10 epochs (patience 3); "
+    "quick": Profile("quick", "real datasets: LastFM all users, others 800 users; batch 64; at most 10 epochs (patience 3); "
                      "S3-Rec pretraining 5 epochs; CPU",
                      overrides={"device": "cpu", "batch_size": 64}, max_epochs=10, max_patience=3,
-                     max_users={"LastFM": None, "*": 1000}, pretrain_epochs=5),
+                     max_users={"LastFM": None, "*": 800}, pretrain_epochs=5),
     "paper": Profile("paper", "the paper's protocol: 200 epochs, full data, per-grid early stopping, CUDA",
                      overrides={"device": "cuda"}),
 }

@@ -103,7 +103,7 @@ def test_profiles_are_values_applied_to_the_same_cells():
                [(c.config.data, c.config.model, c.config.loss, c.labels["variant"]) for c in paper]
         assert all(c.config.epochs < 200 for c in other)
     quick = {c.config.data: c.config.max_users for c in experiments.cells("table2", "quick")}
-    assert quick["LastFM"] is None and quick["Beauty"] == 1000
+    assert quick["LastFM"] is None and quick["Beauty"] == 800
     assert all(c.config.max_users is None for c in paper) and all(c.config.device == "cuda" for c in paper)
     assert all(c.config.device == "cpu" for c in experiments.cells("table2", "paper", device="cpu"))
 
