@@ -80,6 +80,52 @@ def cmd_data_import(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    import time
+    import warnings
+
+    from . import experiments
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        frame = experiments.run_grid(args.grid, args.profile, only=experiments.parse_only(args.only),
+                                     results_dir=args.results_dir, executor=args.executor, scheduler=args.scheduler,
+                                     progress=not args.quiet, device=args.device)
+    for w in caught:
+        print(f"seqrec: warning: {w.message}", file=sys.stderr)
+    if len(frame):
+        table = frame[frame["metric"].isin(["full_HIT@10", "full_NDCG@10"])].pivot_table(
+            index=["data", "paper_model", "variant", "ablation", "negatives", "seed", "exclude_seen"],
+            columns=["paper_loss", "metric"], values="value", aggfunc="mean")
+        table = table.dropna(axis=1, how="all")
+        print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
+    print(f"wall time {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_report(args) -> int:
+    import warnings
+
+    from . import experiments, paper
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        frame = experiments.run_grid(args.grid, args.profile, only=experiments.parse_only(args.only), train=False,
+                                     results_dir=args.results_dir, progress=False)
+    for w in caught:
+        print(f"seqrec: warning: {w.message}", file=sys.stderr)
+    name = {"ablations": None}.get(args.grid, args.grid)
+    if name is None:
+        raise SeqrecError("the ablations grid has no reported numbers; report one of: table2, table3, figure1")
+    table = paper.compare(frame, name)
+    print(f"{args.grid}, profile {args.profile}: reproduced ({args.results_dir}/{args.profile}/{args.grid}) vs the paper")
+    print(paper.format_comparison(table))
+    counts = table["verdict"].value_counts()
+    print(", ".join(f"{v}: {counts.get(v, 0)}" for v in ("reproduced", "better", "worse", "not run")))
+    return 0
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (the usage is one ``--help`` away)."""
 
@@ -124,6 +170,28 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--min-count", type=int, default=5, help="k of the k-core filtering (default: 5)")
     imp.add_argument("--out", help="output .txt (default: <log name>.txt in the current folder)")
     imp.set_defaults(func=cmd_data_import)
+
+    from .experiments import GRIDS, PROFILES
+
+    def grid_options(p):
+        p.add_argument("grid", help=f"one of {', '.join(GRIDS)}")
+        p.add_argument("--profile", default="smoke", help=f"one of {', '.join(PROFILES)} (default: smoke)")
+        p.add_argument("--only", nargs="+", action="extend", metavar="KEY=VALUE",
+                       help="keep the cells whose config field or label has this value (values comma-separated)")
+        p.add_argument("--results-dir", default="results", help="the store's root folder (default: results)")
+
+    run = sub.add_parser("run", help="run a grid's missing cells into results/<profile>/<grid>/, print the table")
+    grid_options(run)
+    run.add_argument("--executor", default="local", choices=["local", "subprocess", "inprocess", "dask"],
+                     help="local (default): sequential, one subprocess per cell unless the profile says in-process "
+                          "(smoke); subprocess/inprocess force either; dask: one task per cell")
+    run.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
+    run.add_argument("--device", help="override the profile's device (auto, cpu, cuda); not part of the key")
+    run.add_argument("--quiet", action="store_true", help="no per-cell lines")
+    run.set_defaults(func=cmd_run)
+    report = sub.add_parser("report", help="print the stored results of a grid next to the paper's numbers")
+    grid_options(report)
+    report.set_defaults(func=cmd_report)
 
     return parser
 

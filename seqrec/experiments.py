@@ -1,0 +1,294 @@
+"""The paper's experiments as data: grids of cells, profiles that scale them, and ``run_grid``.
+
+A **grid** is a list of cells; a cell is a base configuration (a dict of :class:`TrainConfig` fields) plus labels
+that describe it in the paper's words (``paper_model``, ``paper_loss``, ``loss_kind``, ``variant``, ``ablation``).
+A **profile** is a value applied to every base configuration of a grid (an epoch cap, a user subsample per
+dataset, a device): ``smoke`` (tiny slices, seconds per cell), ``quick`` (real data, subsampled, ~30 min per
+grid on a 2-core CPU) and ``paper`` (the exact protocol). The same runner runs all three.
+
+Cells name models by string; a model that is not registered (yet) is only an error when its cell is run, where
+it becomes an error record in the store (see :mod:`seqrec.runner`).
+
+Profile values (and why):
+
+- ``smoke``: every dataset cut to 100 users, sequences to their last 20 items, 2 epochs (S3-Rec: 1 pretraining
+  epoch), evaluation batch 256, CPU, cells run in the calling process (``isolate=False``: a fresh interpreter per
+  cell would cost more than the cell; errors are still caught per cell).
+  Measured on the shared 2-core machine (load ~10, niced; SASRec cells only): table2 286 s, figure1 162 s,
+  table3 37 s, ablations 315 s; the CPU time of each is a small fraction of that.
+- ``quick``: LastFM with all its 1,090 users; the four larger datasets subsampled to 800 users (drawn with
+  the cell's seed: the same users for every cell of a seed); at most 10 epochs with patience 3 (early stopping
+  still on the grid's monitor); batch 64 instead of 256 (800-1,090 users make 4-5 batches of 256 per epoch:
+  10 epochs would be only 40-50 Adam steps, too few for any loss to get going; at 64 the same compute buys 4x the
+  steps); S3-Rec pretraining capped at 5 epochs; CPU, one subprocess per cell. Budget, from seconds per
+  epoch measured on this shared 2-core CPU (SASRec, batch 256): LastFM (1,090 users, 3,646 items) 1.3 s (BCE)
+  and 2.9 s (CCE) at low load; a 4,000-user Beauty slice (12,101 items) 40 s (BCE) and 147 s (CCE) under about
+  5x contention, i.e. roughly 2 and 7 ms per user per epoch unshared. An 800-user slice then costs about 1.5 s
+  (BCE, last-position CE) to 6 s (CCE; more on Yelp and Sports with 20k and 18k items) per epoch; with ~10 s of
+  start-up, data and evaluation per cell, a dataset's 9 table2 cells (5 with a full softmax at every position)
+  take 6-8 minutes, the 45-cell grid 30-40 minutes unshared (the estimate for models other than SASRec
+  assumes they cost about what SASRec costs).
+- ``paper``: the protocol of the paper: 200 epochs, patience 10 on valid NDCG@20 (table2, table3, ablations),
+  patience 20 on the training loss (figure1, validated every epoch for the NDCG-vs-time curve), all users,
+  S3-Rec pretraining 150 epochs (Beauty, Toys_and_Games, LastFM) or 100 (Sports_and_Outdoors, Yelp), on CUDA
+  (override with ``device=`` / ``--device`` to run it elsewhere; the device is not part of a result's key).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from .config import TrainConfig
+from .errors import SeqrecError
+
+DATASETS = ("Beauty", "Sports_and_Outdoors", "Toys_and_Games", "Yelp", "LastFM")
+PRETRAIN_EPOCHS = {"Beauty": 150, "Toys_and_Games": 150, "LastFM": 150, "Sports_and_Outdoors": 100, "Yelp": 100}
+LABELS = ("grid", "paper_model", "loss_kind", "paper_loss", "variant", "ablation", "negatives")
+ALIASES = {"dataset": "data"}
+
+
+@dataclass
+class Cell:
+    """One run of a grid: its resolved configuration and its descriptors for tables."""
+
+    config: TrainConfig
+    labels: dict[str, str]
+
+
+@dataclass
+class Grid:
+    """A named list of ``(base config dict, labels)``; profiles turn it into cells."""
+
+    name: str
+    description: str
+    specs: list[tuple[dict, dict]]
+
+
+@dataclass
+class Profile:
+    """Values applied to every base config of a grid.
+
+    ``overrides``: TrainConfig fields set on every cell (e.g. ``device``); ``max_epochs`` caps ``epochs`` and
+    ``max_patience`` caps ``patience``; ``max_users``: per dataset (key ``"*"`` for any other), None = all users;
+    ``pretrain_epochs``: S3-Rec pretraining epochs, an int (cap) or None (keep the grid's per-dataset value);
+    ``isolate``: the ``local`` executor runs each cell in a fresh subprocess (per-run peak memory, crash isolation)
+    rather than in the calling process (no interpreter start-up per cell: what tiny smoke cells want).
+    """
+
+    name: str
+    description: str
+    overrides: dict = field(default_factory=dict)
+    max_epochs: int | None = None
+    max_patience: int | None = None
+    max_users: dict = field(default_factory=dict)
+    pretrain_epochs: int | None = None
+    isolate: bool = True
+
+    def apply(self, base: dict) -> dict:
+        values = {**base, **self.overrides}
+        if self.max_epochs is not None:
+            values["epochs"] = min(values.get("epochs", 200), self.max_epochs)
+        if self.max_patience is not None:
+            values["patience"] = min(values.get("patience", 10), self.max_patience)
+        users = self.max_users.get(values["data"], self.max_users.get("*"))
+        if users is not None:
+            values["max_users"] = users
+        options = dict(values.get("model_options") or {})
+        if "pretrain_epochs" in options and self.pretrain_epochs is not None:
+            options["pretrain_epochs"] = min(options["pretrain_epochs"], self.pretrain_epochs)
+        values["model_options"] = options
+        return values
+
+
+# --------------------------------------------------------------------------- grids
+def _labels(grid, paper_model, paper_loss, loss_kind, variant="", ablation="", negatives=""):
+    return {"grid": grid, "paper_model": paper_model, "loss_kind": loss_kind, "paper_loss": paper_loss,
+            "variant": variant, "ablation": ablation, "negatives": negatives}
+
+
+TABLE_PROTOCOL = {"epochs": 200, "patience": 10, "monitor": "valid_NDCG@20", "eval_every": 1}
+FIGURE1_PROTOCOL = {"epochs": 200, "patience": 20, "monitor": "train_loss", "eval_every": 1}
+
+
+def _figure1() -> Grid:
+    specs = []
+    base = {"data": "Beauty", "model": "sasrec", **FIGURE1_PROTOCOL}
+    names = {"bce": "BCE", "bpr": "BPR", "top1": "TOP1", "bpr_max": "BPR-max", "top1_max": "TOP1-max"}
+    for k in (1, 10, 100, 500, 1000):
+        specs.append(({**base, "loss": "bce", "num_negatives": k}, _labels("figure1", "SASRec", "BCE", "original", negatives=str(k))))
+    for loss in ("bpr", "top1", "bpr_max", "top1_max"):
+        for k in (10, 100):
+            specs.append(({**base, "loss": loss, "num_negatives": k},
+                          _labels("figure1", "SASRec", names[loss], "original", negatives=str(k))))
+    specs.append(({**base, "loss": "ce"}, _labels("figure1", "SASRec", "CE", "original", negatives="all")))
+    specs.append(({**base, "loss": "cce"}, _labels("figure1", "SASRec", "CCE", "improved", negatives="all")))
+    for p in (0.2, 0.5):
+        specs.append(({**base, "loss": "mlm", "mask_prob": p},
+                      _labels("figure1", "SASRec", f"MLM (mask {p})", "original", negatives="all")))
+    return Grid("figure1", "SASRec on Beauty trained with the loss family; early stopping on the training loss", specs)
+
+
+def _table2_specs(grid: str, datasets=DATASETS, ablation: str = "") -> list[tuple[dict, dict]]:
+    specs = []
+    for data in datasets:
+        base = {"data": data, **TABLE_PROTOCOL}
+        lab = lambda *a, **k: _labels(grid, *a, ablation=ablation, **k)  # noqa: E731
+        specs += [
+            ({**base, "model": "gru4rec", "loss": "ce"}, lab("GRU4Rec", "CE", "original")),
+            ({**base, "model": "gru4rec", "loss": "cce"}, lab("GRU4Rec", "CCE", "improved")),
+            ({**base, "model": "srgnn", "loss": "ce"}, lab("SR-GNN", "CE", "original")),
+            ({**base, "model": "srgnn", "loss": "cce", "model_options": {"variant": "authors"}},
+             lab("SR-GNN", "CCE", "improved", variant="authors")),
+            ({**base, "model": "srgnn", "loss": "cce", "model_options": {"variant": "causal"}},
+             lab("SR-GNN", "CCE", "improved", variant="causal")),
+            ({**base, "model": "sasrec", "loss": "bce"}, lab("SASRec", "BCE", "original")),
+            ({**base, "model": "sasrec", "loss": "cce"}, lab("SASRec", "CCE", "improved")),
+            ({**base, "model": "s3rec", "loss": "bce", "model_options": {"pretrain_epochs": PRETRAIN_EPOCHS[data]}},
+             lab("S3Rec", "BCE", "original")),
+            ({**base, "model": "s3rec", "loss": "cce", "model_options": {"pretrain_epochs": PRETRAIN_EPOCHS[data]}},
+             lab("S3Rec", "CCE", "improved")),
+        ]
+    return specs
+
+
+def _table2() -> Grid:
+    return Grid("table2", "{GRU4Rec, SR-GNN, SASRec, S3-Rec} x {original loss, CCE} x five datasets (full ranking)",
+                _table2_specs("table2"))
+
+
+def _table3() -> Grid:
+    base = {"data": "Beauty", **TABLE_PROTOCOL}
+    specs = [
+        ({**base, "model": "sasrec", "loss": "bce"}, _labels("table3", "SASRec", "BCE", "original")),
+        ({**base, "model": "bert4rec", "loss": "mlm", "mask_prob": 0.2}, _labels("table3", "BERT4Rec", "MLM (mask 0.2)", "original")),
+        ({**base, "model": "sasrec", "loss": "cce"}, _labels("table3", "SASRec", "CCE", "improved")),
+    ]
+    return Grid("table3", "Beauty: SASRec (BCE), BERT4Rec (MLM), SASRec (CCE); full and sampled metrics", specs)
+
+
+def _ablations() -> Grid:
+    g = "ablations"
+    base = {"data": "Beauty", "model": "sasrec", **TABLE_PROTOCOL}
+    specs = []
+    # seen-item exclusion at evaluation: removed (-inf) or scored 0 as in the authors' code
+    for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE")):
+        for how in ("-inf", "zero"):
+            specs.append(({**base, "loss": loss, "exclude_seen": how},
+                          _labels(g, "SASRec", name, kind, ablation="exclude_seen")))
+    # number of negatives for BCE (early stopping on validation, unlike figure1)
+    for k in (1, 4, 16, 64, 256):
+        specs.append(({**base, "loss": "bce", "num_negatives": k},
+                      _labels(g, "SASRec", "BCE", "original", ablation="bce_negatives", negatives=str(k))))
+    # CE (last position) vs CCE (every position): per-length metrics are computed by the book
+    for loss, kind, name in (("ce", "original", "CE"), ("cce", "improved", "CCE")):
+        specs.append(({**base, "loss": loss}, _labels(g, "SASRec", name, kind, ablation="ce_vs_cce")))
+    # seeds: SASRec BCE vs CCE on the five datasets, three seeds
+    for data in DATASETS:
+        for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE")):
+            for seed in (42, 43, 44):
+                specs.append(({**base, "data": data, "loss": loss, "seed": seed},
+                              _labels(g, "SASRec", name, kind, ablation="seeds")))
+    return Grid(g, "analyses beyond the paper: seen-item exclusion, BCE negatives, CE vs CCE, seeds", specs)
+
+
+GRIDS: dict[str, Grid] = {g.name: g for g in (_figure1(), _table2(), _table3(), _ablations())}
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", "tiny slices: 100 users per dataset, sequences cut to 20 items, 2 epochs; "
+                     "every grid in well under 5 minutes on CPU",
+                     overrides={"device": "cpu", "max_len": 20, "eval_batch_size": 256}, max_epochs=2, max_patience=2,
+                     max_users={"*": 100}, pretrain_epochs=1, isolate=False),
+    "quick": Profile("quick", "real datasets: LastFM all users, others 800 users; batch 64; at most 10 epochs (patience 3); "
+                     "S3-Rec pretraining 5 epochs; CPU",
+                     overrides={"device": "cpu", "batch_size": 64}, max_epochs=10, max_patience=3,
+                     max_users={"LastFM": None, "*": 800}, pretrain_epochs=5),
+    "paper": Profile("paper", "the paper's protocol: 200 epochs, full data, per-grid early stopping, CUDA",
+                     overrides={"device": "cuda"}),
+}
+
+
+def get_grid(name: str) -> Grid:
+    if name not in GRIDS:
+        raise SeqrecError(f"unknown grid {name!r}; allowed: {', '.join(GRIDS)}")
+    return GRIDS[name]
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise SeqrecError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def make_config(values: dict) -> TrainConfig:
+    """A :class:`TrainConfig` from ``values``, validated, except that the model name may not be registered yet
+    (it is checked again when the cell is run)."""
+    from . import models
+
+    if values.get("model") in models.REGISTRY:
+        return TrainConfig.from_dict(values)
+    config = TrainConfig.from_dict({**values, "model": "sasrec"})
+    config.model = values["model"]
+    return config
+
+
+def _matches(cell: Cell, key: str, allowed: set[str]) -> bool:
+    if key in cell.labels:
+        return cell.labels[key] in allowed
+    value = getattr(cell.config, key)
+    return str(value) in allowed or (value is None and "None" in allowed)
+
+
+def parse_only(items: list[str] | None) -> dict[str, str]:
+    """``["model=sasrec", "data=LastFM,Beauty"]`` -> ``{"model": "sasrec", "data": "LastFM,Beauty"}``."""
+    only = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SeqrecError(f"bad filter {item!r}: expected key=value (e.g. model=sasrec)")
+        key, value = item.split("=", 1)
+        only[key.strip()] = value.strip()
+    return only
+
+
+def cells(grid: str, profile: str, only: dict[str, str] | None = None, *, device: str | None = None) -> list[Cell]:
+    """The cells of ``grid`` under ``profile``, filtered by ``only`` (config field or label -> value; a value may
+    list several, comma-separated; ``dataset`` is an alias of ``data``); ``device`` overrides the profile's."""
+    g, p = get_grid(grid), get_profile(profile)
+    out = []
+    for base, labels in g.specs:
+        values = p.apply(base)
+        if device is not None:
+            values["device"] = device
+        out.append(Cell(make_config(values), dict(labels)))
+    valid_keys = [f.name for f in fields(TrainConfig)] + list(LABELS)
+    for key, value in (only or {}).items():
+        key = ALIASES.get(key, key)
+        if key not in valid_keys:
+            raise SeqrecError(f"unknown filter key {key!r}; allowed: {', '.join(valid_keys)}, dataset")
+        allowed = {v.strip() for v in str(value).split(",")}
+        kept = [c for c in out if _matches(c, key, allowed)]
+        if not kept:
+            seen = sorted({c.labels[key] if key in c.labels else str(getattr(c.config, key)) for c in out})
+            raise SeqrecError(f"no cell of {grid} has {key}={value}; values there: {', '.join(seen)}")
+        out = kept
+    return out
+
+
+def run_grid(grid: str, profile: str, *, only: dict[str, str] | None = None, train: bool = True,
+             results_dir: str = "results", executor: str = "local", scheduler=None, progress: bool = True,
+             device: str | None = None):
+    """Train the cells of ``grid`` missing from ``results_dir/<profile>/<grid>/`` (when ``train``), then return the
+    tidy frame (one row per run x metric, plus one column per label) of the grid's cells that are stored.
+
+    ``executor``: ``local`` (sequential on this machine: one fresh subprocess per cell when the profile isolates
+    cells, as quick and paper do, else in this process), ``subprocess`` or ``inprocess`` (force either), or
+    ``dask`` (``scheduler``: an address ``tcp://host:8786`` or a ``distributed.Client``).
+    """
+    from . import runner
+
+    selected = cells(grid, profile, only, device=device)
+    if executor == "local":
+        executor = "subprocess" if get_profile(profile).isolate else "inprocess"
+    store = runner.Store(results_dir, profile, grid)
+    if train:
+        runner.execute(selected, store, grid=grid, profile=profile, executor=executor, scheduler=scheduler,
+                       progress=progress)
+    return store.frame(selected)

@@ -1,0 +1,312 @@
+"""The results store and the executors that fill it.
+
+Store: ``<results_dir>/<profile>/<grid>/<data>_<model>_<loss>_<key>-r<RESULTS_VERSION>.json``, one small JSON per
+run, written atomically (temporary file in the same folder + rename: a killed runner never leaves a partial
+file). A run is identified by ``TrainConfig.key()`` (hash of the resolved config, device excluded) and
+:data:`RESULTS_VERSION`. Every record has top-level ``grid``, ``profile``, ``labels``, ``results_version`` and
+``status`` (``"ok"`` or ``"error"``) besides the trainer's keys. An error record (the cell raised, or its worker
+process died) keeps the one-line ``error`` and the traceback, has empty ``metrics`` (so it never reaches a
+metrics frame) and is retried on the next run. Corrupt or foreign JSON files in the folder are reported by name
+(a warning) and skipped.
+
+``RESULTS_VERSION`` is bumped by hand when a code change alters what a given configuration computes (a fix in a
+loss, the split, a metric, a model): stored runs of older versions are then ignored (not deleted) and rerun.
+Changes that do not alter results (refactors, speed-ups with identical outputs, new models or losses) keep it.
+
+Executors (one task per missing cell, cells are independent):
+
+- ``subprocess``: cells run one after the other, each in a fresh Python subprocess
+  (``python -m seqrec.runner``) so that the peak resident memory recorded for a run is that run's, and a crash
+  (segfault, out of memory) takes down only its cell. SIGTERM of the runner ends the running child too (the
+  child removes its temporary file); its cell is simply missing and runs again on the next invocation.
+- ``inprocess``: the same, in the calling process (no interpreter start-up per cell; an exception still only
+  fails its cell, but peak memory is the process's high-water mark and a hard crash stops the grid).
+- ``local`` (default of ``run_grid``): ``subprocess`` when the profile isolates cells (quick, paper), else
+  ``inprocess`` (smoke); decided in :func:`seqrec.experiments.run_grid`.
+- ``dask``: one ``distributed`` task per missing cell (``resources={"GPU": 1}`` for cells whose device is CUDA);
+  workers train and return the record, the client writes it to the store (no shared filesystem needed; the
+  workers need the datasets).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+from . import results
+from .errors import SeqrecError
+
+RESULTS_VERSION = 1
+EXECUTORS = ("local", "subprocess", "inprocess", "dask")
+
+
+# --------------------------------------------------------------------------- the store
+class Store:
+    """The folder ``<results_dir>/<profile>/<grid>/`` of one grid's runs under one profile."""
+
+    def __init__(self, results_dir: str | os.PathLike, profile: str, grid: str):
+        self.root = Path(results_dir) / profile / grid
+        self.profile, self.grid = profile, grid
+
+    def path(self, config) -> Path:
+        model = config.model.replace("/", "_")
+        return self.root / f"{Path(str(config.data)).stem}_{model}_{config.loss}_{config.key()}-r{RESULTS_VERSION}.json"
+
+    def records(self) -> dict[str, dict]:
+        """Readable records of the current :data:`RESULTS_VERSION`, by config key (corrupt/foreign files warn)."""
+        if not self.root.is_dir():
+            return {}
+        out = {}
+        for run in results.load_runs(self.root):
+            if run.get("results_version") == RESULTS_VERSION and isinstance(run.get("key"), str):
+                if out.get(run["key"], {}).get("status") != "ok":
+                    out[run["key"]] = run
+        return out
+
+    def done(self) -> set[str]:
+        """Keys of the successfully stored runs."""
+        return {k for k, r in self.records().items() if r.get("status", "ok") == "ok"}
+
+    def write(self, record: dict) -> Path:
+        from .experiments import make_config
+
+        return results.save(record, self.path(make_config(record["config"])))
+
+    def frame(self, cells):
+        """Tidy frame (``results.to_frame`` columns plus one column per label) of the stored ``cells``; a run shared
+        by several cells (same config) appears once per cell, with that cell's labels."""
+        import pandas as pd
+
+        from .experiments import LABELS
+
+        records = self.records()
+        frames = []
+        for cell in cells:
+            run = records.get(cell.config.key())
+            if run is None or run.get("status", "ok") != "ok":
+                continue
+            f = results.to_frame([run])
+            for name in LABELS:
+                f[name] = cell.labels.get(name, "")
+            frames.append(f)
+        if not frames:
+            run_columns = [c for c in results._run_row({"config": {}, "provenance": {}}) if c not in LABELS]
+            return pd.DataFrame(columns=[*run_columns, "metric", "value", *LABELS])
+        return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- one cell
+def _payload(cell, grid: str, profile: str) -> dict:
+    return {"config": cell.config.to_dict(), "labels": dict(cell.labels), "grid": grid, "profile": profile}
+
+
+def execute_cell(payload: dict) -> dict:
+    """Train one cell (``payload``: config dict, labels, grid, profile) and return its store record; any exception
+    becomes an error record. Safe to call in a worker process or thread."""
+    from . import provenance
+    from .config import TrainConfig
+    from .experiments import make_config
+
+    head = {"grid": payload["grid"], "profile": payload["profile"], "labels": payload["labels"],
+            "results_version": RESULTS_VERSION}
+    t0 = time.perf_counter()
+    try:
+        config = TrainConfig.from_dict(payload["config"])  # validates the model name now
+        if config.model == "s3rec":
+            from .pretrain import ensure_pretrained
+
+            ensure_pretrained(config, progress=False)
+        from . import trainer
+
+        result = trainer.train(config, progress=False)
+        return {**result, **head, "status": "ok"}
+    except Exception as exc:  # noqa: BLE001  crash isolation: the cell fails, the grid goes on
+        config = make_config(payload["config"]) if payload["config"].get("model") else None
+        message = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        return {**head, "status": "error", "error": f"{type(exc).__name__}: {message}",
+                "traceback": traceback.format_exc(), "config": payload["config"],
+                "key": config.key() if config else None, "metrics": {},
+                "provenance": {**provenance.git_state(), "versions": provenance.versions(),
+                               "wall_seconds": time.perf_counter() - t0}}
+
+
+def _error_record(payload: dict, message: str) -> dict:
+    from . import provenance
+    from .experiments import make_config
+
+    return {"grid": payload["grid"], "profile": payload["profile"], "labels": payload["labels"],
+            "results_version": RESULTS_VERSION, "status": "error", "error": message, "traceback": "",
+            "config": payload["config"], "key": make_config(payload["config"]).key(), "metrics": {},
+            "provenance": {**provenance.git_state(), "versions": provenance.versions()}}
+
+
+def _invalid(payload: dict) -> str | None:
+    from .config import TrainConfig
+
+    try:
+        TrainConfig.from_dict(payload["config"])
+    except SeqrecError as exc:
+        return f"SeqrecError: {exc}"
+    return None
+
+
+def task_resources(config) -> dict | None:
+    """Dask worker resources a cell asks for: one GPU when its device is CUDA."""
+    return {"GPU": 1} if str(config.device).startswith("cuda") else None
+
+
+def _run_subprocess(payload: dict, out: Path) -> dict:
+    """Run one cell in a fresh interpreter that writes its record to ``out``; return the record."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.Popen([sys.executable, "-m", "seqrec.runner", str(out)], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _, err = proc.communicate(json.dumps(payload))
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+    if proc.returncode == 0 and out.exists():
+        return json.loads(out.read_text(encoding="utf-8"))
+    last = (err or "").strip().splitlines()[-1:] or [""]
+    return _error_record(payload, f"worker exited with status {proc.returncode}: {last[0]}")
+
+
+def _describe(cell) -> str:
+    c, lab = cell.config, cell.labels
+    extra = [f"{lab['ablation']}" if lab.get("ablation") else "", lab.get("variant") or "",
+             f"k={c.num_negatives}" if lab.get("negatives") not in ("", "all", None) else "",
+             f"exclude={c.exclude_seen}" if c.exclude_seen != "-inf" else "", f"seed={c.seed}" if c.seed != 42 else ""]
+    return " ".join([c.data, c.model, c.loss, *filter(None, extra)])
+
+
+def _summary(record: dict) -> str:
+    if record.get("status") != "ok":
+        return f"ERROR {record.get('error')}"
+    m = record["metrics"]
+    return (f"HIT@10 {m.get('full_HIT@10', float('nan')):.4f} NDCG@10 {m.get('full_NDCG@10', float('nan')):.4f} "
+            f"({record['epochs_run']} ep, {record['train_seconds']:.1f} s train, "
+            f"{record['provenance']['peak_memory_mb']:.0f} MB)")
+
+
+# --------------------------------------------------------------------------- executors
+def _unique_missing(cells, store: Store) -> list:
+    done, seen, missing = store.done(), set(), []
+    for cell in cells:
+        key = cell.config.key()
+        if key not in done and key not in seen:
+            seen.add(key)
+            missing.append(cell)
+    return missing
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "local", scheduler=None,
+            progress: bool = True) -> dict:
+    """Run the cells of ``cells`` missing from ``store``; return counts {total, stored, ran, errors}."""
+    if executor == "local":
+        executor = "subprocess"
+    if executor not in EXECUTORS:
+        raise SeqrecError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
+    unique = {c.config.key() for c in cells}
+    missing = _unique_missing(cells, store)
+    counts = {"total": len(unique), "stored": len(unique) - len(missing), "ran": 0, "errors": 0}
+    say = print if progress else (lambda *a, **k: None)
+    say(f"{grid} / {profile}: {len(unique)} runs, {counts['stored']} already stored, {len(missing)} to run "
+        f"({executor}) -> {store.root}", flush=True)
+    if not missing:
+        return counts
+    t0 = time.perf_counter()
+
+    def record_done(i, cell, record):
+        store.write(record)
+        counts["ran"] += 1
+        counts["errors"] += record.get("status") != "ok"
+        say(f"[{i}/{len(missing)}] {_describe(cell)}: {_summary(record)}  [{time.perf_counter() - t0:.0f} s]", flush=True)
+
+    if executor == "dask":
+        _execute_dask(missing, store, grid, profile, scheduler, record_done)
+    else:
+        previous = None
+        try:
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread
+            pass
+        try:
+            for i, cell in enumerate(missing, 1):
+                payload = _payload(cell, grid, profile)
+                invalid = _invalid(payload)
+                if invalid is not None:  # e.g. a model not registered: no need for a process to say so
+                    record = _error_record(payload, invalid)
+                elif executor == "inprocess":
+                    record = execute_cell(payload)
+                else:
+                    record = _run_subprocess(payload, store.path(cell.config))
+                record_done(i, cell, record)
+        except _Terminated:
+            say("terminated: the running cell was stopped; rerun to resume", flush=True)
+            raise SystemExit(143)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+    say(f"{grid} / {profile}: ran {counts['ran']} ({counts['errors']} errors) in {time.perf_counter() - t0:.1f} s",
+        flush=True)
+    return counts
+
+
+def _execute_dask(missing, store, grid, profile, scheduler, record_done) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover
+        raise SeqrecError("the dask executor needs dask distributed: pip install 'seqrec[dask]'") from exc
+    if scheduler is None:
+        raise SeqrecError("the dask executor needs --scheduler tcp://host:port (or a distributed.Client)")
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = {}
+        for cell in missing:
+            fut = client.submit(execute_cell, _payload(cell, grid, profile), key=f"seqrec-{grid}-{cell.config.key()}",
+                                pure=False, resources=task_resources(cell.config))
+            futures[fut] = cell
+        for i, fut in enumerate(as_completed(list(futures)), 1):
+            cell = futures[fut]
+            try:
+                record = fut.result()
+            except Exception as exc:  # noqa: BLE001  the worker died or the task was lost
+                record = _error_record(_payload(cell, grid, profile), f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
+            record_done(i, cell, record)
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def main() -> int:
+    """Subprocess entry: ``python -m seqrec.runner OUT.json`` with the cell's payload as JSON on stdin."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run finally blocks: no temporary file left
+    out = Path(sys.argv[1])
+    payload = json.loads(sys.stdin.read())
+    record = execute_cell(payload)
+    results.save(record, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""Grids, profiles, the results store, the executors (local subprocesses, in-process, Dask) and fault tolerance.
+
+Training uses a tiny synthetic dataset in the S3-Rec format and a test grid registered for the duration of a test.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from seqrec import experiments, runner
+from seqrec.errors import SeqrecError
+from seqrec.experiments import GRIDS, PROFILES, Grid, Profile
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_dataset(path: Path, users: int = 30, items: int = 130) -> Path:
+    """Users walk through items in steps of 1 or 2 from a user-dependent start (lengths 6 to 11)."""
+    lines = []
+    for u in range(1, users + 1):
+        n = 6 + u % 6
+        seq = [((u * 7 + k * (1 + u % 2)) % items) + 1 for k in range(n)]
+        lines.append(" ".join(map(str, [u, *seq])))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+TINY = {"max_len": 8, "hidden_size": 8, "num_layers": 1, "num_heads": 1, "batch_size": 16, "epochs": 2,
+        "patience": 2, "device": "cpu"}
+
+
+def tiny_grid(data: Path, name: str = "tinygrid") -> Grid:
+    base = {"data": str(data), "model": "sasrec", **TINY}
+    lab = lambda loss, kind, **k: {"grid": name, "paper_model": "SASRec", "loss_kind": kind, "paper_loss": loss,  # noqa: E731
+                                   "variant": "", "ablation": k.get("ablation", ""), "negatives": ""}
+    return Grid(name, "test grid", [
+        ({**base, "loss": "bce"}, lab("BCE", "original")),
+        ({**base, "loss": "cce"}, lab("CCE", "improved")),
+        ({**base, "loss": "ce"}, lab("CE", "original")),
+        ({**base, "loss": "cce"}, lab("CCE", "improved", ablation="again")),  # same config as the second cell
+        ({**base, "model": "nosuchmodel", "loss": "cce"}, lab("CCE", "improved")),
+    ])
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    data = write_dataset(tmp_path / "tiny.txt")
+    monkeypatch.setitem(GRIDS, "tinygrid", tiny_grid(data))
+    monkeypatch.setitem(PROFILES, "tinyprof", Profile("tinyprof", "test profile"))
+    return tmp_path
+
+
+# --------------------------------------------------------------------------- grid definitions
+def test_every_grid_builds_valid_configs_under_every_profile():
+    for grid in GRIDS:
+        for profile in PROFILES:
+            cs = experiments.cells(grid, profile)
+            assert cs, (grid, profile)
+            for c in cs:
+                assert set(experiments.LABELS) <= set(c.labels) and c.labels["grid"] == grid
+                assert c.labels["loss_kind"] in ("original", "improved")
+                assert len(c.config.key()) == 16
+
+
+def test_grid_contents_match_the_paper():
+    t2 = experiments.cells("table2", "paper")
+    assert len(t2) == 5 * 9
+    assert {c.config.data for c in t2} == set(experiments.DATASETS)
+    srgnn_cce = [c for c in t2 if c.config.model == "srgnn" and c.config.loss == "cce"]
+    assert sorted({c.config.model_options["variant"] for c in srgnn_cce}) == ["authors", "causal"]
+    assert all(c.config.monitor == "valid_NDCG@20" and c.config.patience == 10 and c.config.epochs == 200 for c in t2)
+    pre = {c.config.data: c.config.model_options["pretrain_epochs"] for c in t2 if c.config.model == "s3rec"}
+    assert pre == {"Beauty": 150, "Toys_and_Games": 150, "LastFM": 150, "Sports_and_Outdoors": 100, "Yelp": 100}
+    originals = {(c.config.model, c.config.loss) for c in t2 if c.labels["loss_kind"] == "original"}
+    assert originals == {("gru4rec", "ce"), ("srgnn", "ce"), ("sasrec", "bce"), ("s3rec", "bce")}
+    f1 = experiments.cells("figure1", "paper")
+    assert all(c.config.monitor == "train_loss" and c.config.patience == 20 and c.config.data == "Beauty" for c in f1)
+    assert sorted(c.config.num_negatives for c in f1 if c.config.loss == "bce") == [1, 10, 100, 500, 1000]
+    assert sorted(c.config.mask_prob for c in f1 if c.config.loss == "mlm") == [0.2, 0.5]
+    assert len(f1) == 5 + 8 + 2 + 2
+    t3 = experiments.cells("table3", "paper")
+    assert [(c.config.model, c.config.loss) for c in t3] == [("sasrec", "bce"), ("bert4rec", "mlm"), ("sasrec", "cce")]
+    seeds = experiments.cells("ablations", "paper", {"ablation": "seeds"})
+    assert len(seeds) == 5 * 2 * 3 and {c.config.seed for c in seeds} == {42, 43, 44}
+    zero = experiments.cells("ablations", "paper", {"ablation": "exclude_seen", "exclude_seen": "zero"})
+    assert len(zero) == 2
+
+
+def test_profiles_are_values_applied_to_the_same_cells():
+    paper = experiments.cells("table2", "paper")
+    for name in ("smoke", "quick"):
+        other = experiments.cells("table2", name)
+        assert [(c.config.data, c.config.model, c.config.loss, c.labels["variant"]) for c in other] == \
+               [(c.config.data, c.config.model, c.config.loss, c.labels["variant"]) for c in paper]
+        assert all(c.config.epochs < 200 for c in other)
+    quick = {c.config.data: c.config.max_users for c in experiments.cells("table2", "quick")}
+    assert quick["LastFM"] is None and quick["Beauty"] == 800
+    assert all(c.config.max_users is None for c in paper) and all(c.config.device == "cuda" for c in paper)
+    assert all(c.config.device == "cpu" for c in experiments.cells("table2", "paper", device="cpu"))
+
+
+def test_local_executor_follows_the_profile(tiny, monkeypatch):
+    seen = []
+    monkeypatch.setattr(runner, "execute", lambda cells, store, **kw: seen.append(kw["executor"]))
+    monkeypatch.setitem(PROFILES, "inproc", Profile("inproc", "test", isolate=False))
+    for profile in ("tinyprof", "inproc"):
+        experiments.run_grid("tinygrid", profile, results_dir=tiny / "res", progress=False)
+    experiments.run_grid("tinygrid", "inproc", results_dir=tiny / "res", executor="subprocess", progress=False)
+    assert seen == ["subprocess", "inprocess", "subprocess"]
+    assert not PROFILES["smoke"].isolate and PROFILES["quick"].isolate and PROFILES["paper"].isolate
+
+
+def test_only_filters_and_bad_names():
+    cs = experiments.cells("table2", "smoke", {"model": "sasrec", "dataset": "LastFM,Beauty"})
+    assert sorted((c.config.data, c.config.loss) for c in cs) == [("Beauty", "bce"), ("Beauty", "cce"),
+                                                                  ("LastFM", "bce"), ("LastFM", "cce")]
+    assert len(experiments.cells("table2", "smoke", {"variant": "causal"})) == 5
+    with pytest.raises(SeqrecError, match="unknown grid 'nope'; allowed: figure1, table2, table3, ablations"):
+        experiments.cells("nope", "smoke")
+    with pytest.raises(SeqrecError, match="unknown profile 'fast'; allowed: smoke, quick, paper"):
+        experiments.cells("table2", "fast")
+    with pytest.raises(SeqrecError, match="unknown filter key 'colour'"):
+        experiments.cells("table2", "smoke", {"colour": "red"})
+    with pytest.raises(SeqrecError, match="no cell of table2 has data=Lastfm; values there: Beauty"):
+        experiments.cells("table2", "smoke", {"data": "Lastfm"})
+    with pytest.raises(SeqrecError, match="expected key=value"):
+        experiments.parse_only(["model"])
+
+
+# --------------------------------------------------------------------------- store and executors
+def test_inprocess_run_stores_once_records_errors_and_resumes(tiny):
+    frame = experiments.run_grid("tinygrid", "tinyprof", results_dir=tiny / "res", executor="inprocess", progress=False)
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    files = sorted(store.root.glob("*.json"))
+    assert len(files) == 4  # 3 distinct trainable configs + 1 error record (duplicate config trained once)
+    records = [json.loads(f.read_text()) for f in files]
+    errors = [r for r in records if r["status"] == "error"]
+    assert len(errors) == 1 and errors[0]["error"].startswith("SeqrecError: unknown model 'nosuchmodel'")
+    assert "\n" not in errors[0]["error"] and errors[0]["metrics"] == {}
+    for r in records:
+        assert r["grid"] == "tinygrid" and r["profile"] == "tinyprof" and r["results_version"] == runner.RESULTS_VERSION
+        assert set(r["labels"]) >= {"paper_model", "loss_kind", "paper_loss", "variant", "ablation"}
+    ok = [r for r in records if r["status"] == "ok"]
+    assert all(r["provenance"]["peak_memory_mb"] > 0 and r["curve"] for r in ok)
+    # frame: 4 trainable cells (two share a run) x metrics; no error rows; label columns present
+    assert set(frame["ablation"]) == {"", "again"} and "nosuchmodel" not in set(frame["model"])
+    assert frame.groupby(["key", "ablation"]).ngroups == 4 and frame["key"].nunique() == 3
+    metrics_per_run = frame.groupby(["key", "ablation"])["metric"].nunique().unique()
+    assert len(metrics_per_run) == 1 and metrics_per_run[0] >= 10
+    # resume: nothing trained again (files untouched), the error record is retried (rewritten)
+    before = {f.name: f.stat().st_mtime_ns for f in files}
+    time.sleep(0.01)
+    counts = runner.execute(experiments.cells("tinygrid", "tinyprof"), store, grid="tinygrid", profile="tinyprof",
+                            executor="inprocess", progress=False)
+    assert counts == {"total": 4, "stored": 3, "ran": 1, "errors": 1}
+    after = {f.name: f.stat().st_mtime_ns for f in store.root.glob("*.json")}
+    assert after.keys() == before.keys()
+    changed = {n for n in after if after[n] != before[n]}
+    assert changed == {store.path(experiments.cells("tinygrid", "tinyprof", {"model": "nosuchmodel"})[0].config).name}
+    # train=False: the same frame, nothing run
+    again = experiments.run_grid("tinygrid", "tinyprof", results_dir=tiny / "res", train=False, progress=False)
+    assert len(again) == len(frame)
+
+
+def test_missing_cells_are_absent_without_training(tiny):
+    frame = experiments.run_grid("tinygrid", "tinyprof", results_dir=tiny / "res", train=False, progress=False)
+    assert len(frame) == 0 and {"metric", "value", "paper_model", "key"} <= set(frame.columns)
+    assert not (tiny / "res").exists()
+
+
+def test_corrupt_and_foreign_files_are_reported_by_name_and_skipped(tiny):
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    cell = experiments.cells("tinygrid", "tinyprof", {"loss": "bce"})[0]
+    store.root.mkdir(parents=True)
+    store.path(cell.config).write_text('{"config": {"trunc')  # corrupt file under the cell's own name
+    (store.root / "notes.json").write_text('{"hello": "world"}')  # foreign JSON
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = experiments.run_grid("tinygrid", "tinyprof", only={"loss": "bce"}, results_dir=tiny / "res",
+                                     executor="inprocess", progress=False)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "notes.json" in messages and store.path(cell.config).name in messages
+    assert frame["key"].unique().tolist() == [cell.config.key()]  # the corrupt cell was rerun and replaced
+    json.loads(store.path(cell.config).read_text())
+
+
+def test_version_bump_reruns(tiny, monkeypatch):
+    experiments.run_grid("tinygrid", "tinyprof", only={"loss": "ce"}, results_dir=tiny / "res", executor="inprocess",
+                         progress=False)
+    monkeypatch.setattr(runner, "RESULTS_VERSION", runner.RESULTS_VERSION + 1)
+    assert len(experiments.run_grid("tinygrid", "tinyprof", only={"loss": "ce"}, results_dir=tiny / "res",
+                                    train=False, progress=False)) == 0
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    counts = runner.execute(experiments.cells("tinygrid", "tinyprof", {"loss": "ce"}), store, grid="tinygrid",
+                            profile="tinyprof", executor="inprocess", progress=False)
+    assert counts["ran"] == 1 and len(list(store.root.glob("*.json"))) == 2
+
+
+def test_crash_in_a_cell_does_not_stop_the_others(tiny, monkeypatch):
+    from seqrec import trainer
+
+    real = trainer.train
+
+    def flaky(config, **kw):
+        if config.loss == "ce":
+            raise RuntimeError("boom\nsecond line")
+        return real(config, **kw)
+
+    monkeypatch.setattr(trainer, "train", flaky)
+    frame = experiments.run_grid("tinygrid", "tinyprof", only={"model": "sasrec"}, results_dir=tiny / "res",
+                                 executor="inprocess", progress=False)
+    assert sorted(frame["loss"].unique()) == ["bce", "cce"]
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    errs = [r for r in store.records().values() if r["status"] == "error"]
+    assert [e["error"] for e in errs] == ["RuntimeError: boom"] and "second line" in errs[0]["traceback"]
+
+
+# --------------------------------------------------------------------------- subprocess isolation and SIGTERM
+SCRIPT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from test_runner import tiny_grid
+    from seqrec import experiments
+    from seqrec.experiments import GRIDS, PROFILES, Profile
+    GRIDS["tinygrid"] = tiny_grid(Path({data!r}))
+    PROFILES["tinyprof"] = Profile("tinyprof", "test", max_epochs={epochs})
+    experiments.run_grid("tinygrid", "tinyprof", only={{"model": "sasrec"}}, results_dir={res!r}, executor={executor!r})
+""")
+
+
+def run_script(tmp_path, epochs, executor="local"):
+    script = tmp_path / f"run{epochs}.py"
+    script.write_text(SCRIPT.format(tests=str(ROOT / "tests"), data=str(tmp_path / "tiny.txt"), epochs=epochs,
+                                    res=str(tmp_path / "res"), executor=executor))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+
+
+def test_sigterm_mid_grid_then_resume(tmp_path):
+    """Kill the local runner (one subprocess per cell) after its first cell, rerun: each finished cell is stored
+    exactly once, no temporary file is left, and the rest completes."""
+    write_dataset(tmp_path / "tiny.txt", users=60)
+    root = tmp_path / "res" / "tinyprof" / "tinygrid"
+    proc = run_script(tmp_path, epochs=15)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(root.glob("*.json")):
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    first = {f.name: f.read_text() for f in root.glob("*.json")}
+    assert len(first) == 1
+    time.sleep(1.0)  # the second cell's child is training now
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "terminated" in out
+    files = sorted(p.name for p in root.iterdir())
+    assert [f for f in files if not f.endswith(".json")] == []  # no partial or temporary file
+    assert set(first) <= set(files) and len(files) < 3
+    proc = run_script(tmp_path, epochs=15, executor="inprocess")  # the same store, faster to finish
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert f"{len(files)} already stored" in out
+    final = sorted(p.name for p in root.iterdir())
+    assert len(final) == 3 and all(f.endswith(".json") for f in final)
+    for name, text in first.items():  # the finished cell was not rerun
+        assert (root / name).read_text() == text
+    records = [json.loads((root / f).read_text()) for f in final]
+    assert all(r["status"] == "ok" for r in records) and len({r["key"] for r in records}) == 3
+
+
+# --------------------------------------------------------------------------- Dask
+def test_dask_executor_fills_the_same_store(tiny):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        frame = experiments.run_grid("tinygrid", "tinyprof", results_dir=tiny / "res", executor="dask",
+                                     scheduler=client, progress=False)
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    records = store.records()
+    assert len(records) == 4 and sum(r["status"] == "error" for r in records.values()) == 1
+    assert frame["key"].nunique() == 3
+    # the local executor finds everything already stored
+    counts = runner.execute(experiments.cells("tinygrid", "tinyprof", {"model": "sasrec"}), store, grid="tinygrid",
+                            profile="tinyprof", executor="inprocess", progress=False)
+    assert counts["ran"] == 0 and counts["stored"] == 3
+
+
+def test_gpu_cells_ask_for_a_gpu_resource():
+    paper = experiments.cells("table3", "paper")
+    assert all(runner.task_resources(c.config) == {"GPU": 1} for c in paper)
+    assert all(runner.task_resources(c.config) is None for c in experiments.cells("table3", "smoke"))
+
+
+def test_unknown_executor(tiny):
+    with pytest.raises(SeqrecError, match="unknown executor 'spark'; allowed: local, subprocess, inprocess, dask"):
+        experiments.run_grid("tinygrid", "tinyprof", results_dir=tiny / "res", executor="spark", progress=False)
+
+
+def test_cli_run_and_report(tiny, capsys):
+    from seqrec import cli
+
+    assert cli.main(["run", "tinygrid", "--profile", "tinyprof", "--only", "loss=bce", "--executor", "inprocess",
+                     "--results-dir", str(tiny / "res")]) == 0
+    out = capsys.readouterr().out
+    assert "1 to run" in out and "full_HIT@10" in out
+    assert cli.main(["run", "table2", "--profile", "smoke", "--only", "colour=red"]) == 2
+    assert "seqrec: error: unknown filter key 'colour'" in capsys.readouterr().err
+    assert cli.main(["report", "table2", "--profile", "smoke", "--results-dir", str(tiny / "empty")]) == 0
+    out = capsys.readouterr().out
+    assert "not run: 80" in out
