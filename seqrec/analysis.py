@@ -70,8 +70,8 @@ TIDY_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "mask_prob", "
 # Sizes of the small experiments this module runs itself (gradient signal, accuracy by length), per profile.
 ANALYSIS_RUNS = {
     "smoke": {"data": "LastFM", "max_users": 200, "epochs": 2},
-    "quick": {"data": "Beauty", "max_users": 5000, "epochs": 20},
-    "paper": {"data": "Beauty", "max_users": None, "epochs": 50},
+    "quick": {"data": "LastFM", "max_users": None, "epochs": 10},
+    "paper": {"data": "LastFM", "max_users": None, "epochs": 50},
 }
 
 
@@ -358,11 +358,40 @@ def _fit(config: TrainConfig, dataset, epochs: int, on_epoch):
     return model, split
 
 
+def cached(kind: str, config: TrainConfig, epochs: int, compute, cache_dir=None) -> pd.DataFrame:
+    """The frame ``compute()`` returns for ``(kind, config, epochs)``, read from ``cache_dir`` when it was computed
+    before, else computed and stored there (atomically, as JSON rows with the config and provenance) so that a
+    book rebuild does not retrain. ``cache_dir=None``: always compute."""
+    import json
+    import time
+    from pathlib import Path
+
+    from . import provenance, results
+    from .trainer import resolve_device
+
+    if cache_dir is None:
+        return compute()
+    path = Path(cache_dir) / f"{kind}_{config.data}_{config.loss}_{config.key()}_e{epochs}.json"
+    if path.exists():
+        return pd.DataFrame(json.loads(path.read_text())["rows"])
+    t0 = time.perf_counter()
+    frame = compute()
+    device = resolve_device(config.device)
+    results.save({"kind": kind, "config": config.to_dict(), "epochs": epochs, "rows": frame.to_dict("records"),
+                  "provenance": {**provenance.git_state(), "versions": provenance.versions(),
+                                 "device": provenance.device_name(device), "wall_seconds": time.perf_counter() - t0,
+                                 "peak_memory_mb": provenance.peak_memory_mb(device), "seed": config.seed}}, path)
+    return frame
+
+
 def gradient_signal(config: TrainConfig, epochs: int, *, dataset=None, threshold: float = 1e-3,
-                    max_rows: int = 512) -> pd.DataFrame:
+                    max_rows: int = 512, cache_dir=None) -> pd.DataFrame:
     """Train ``config`` (a sampled loss) for ``epochs`` and, after each epoch, measure on up to ``max_rows``
     training sequences the share of sampled negatives whose gradient exceeds ``threshold`` and the mean
-    gradient magnitude. Columns: ``loss, epoch, share, mean_grad``."""
+    gradient magnitude. Columns: ``loss, epoch, share, mean_grad``. Cached in ``cache_dir`` (see :func:`cached`)."""
+    if cache_dir is not None:
+        return cached("gradient_signal", config, epochs, lambda: gradient_signal(
+            config, epochs, dataset=dataset, threshold=threshold, max_rows=max_rows), cache_dir)
     dataset = dataset or data_mod.load(config.data, max_users=config.max_users, seed=config.seed)
     probe_gen = torch.Generator().manual_seed(config.seed + 1)
     rows = []
@@ -406,10 +435,13 @@ def metric_by_length(ranks, lengths, k: int = 10, edges=(0, 5, 10, 20, 50, math.
     return pd.DataFrame({"users": g.size(), f"HIT@{k}": g.hit.mean(), f"NDCG@{k}": g.ndcg.mean()}).reset_index()
 
 
-def ranks_by_length(config: TrainConfig, epochs: int, *, dataset=None, k: int = 10) -> pd.DataFrame:
+def ranks_by_length(config: TrainConfig, epochs: int, *, dataset=None, k: int = 10, cache_dir=None) -> pd.DataFrame:
     """Train ``config`` for ``epochs`` (see :func:`_fit`), rank every item for each user's test target (seen items
     excluded) and return :func:`metric_by_length` on the number of items before the test target, with a
-    ``loss`` column."""
+    ``loss`` column. Cached in ``cache_dir`` (see :func:`cached`)."""
+    if cache_dir is not None:
+        return cached("ranks_by_length", config, epochs, lambda: ranks_by_length(config, epochs, dataset=dataset, k=k),
+                      cache_dir)
     dataset = dataset or data_mod.load(config.data, max_users=config.max_users, seed=config.seed)
     model, split = _fit(config, dataset, epochs, lambda *a: None)
     model.eval()
