@@ -8,8 +8,8 @@ The loss step goes from leaves H (P, D) and E (N, D) with ``requires_grad`` to t
 
 Timing: medians over ``--reps`` rounds; the Beauty cases are interleaved round by round in one process so
 that load from other processes hits them alike. Peak memory: every case is also run once in its own
-subprocess; on CPU the figure is ``ru_maxrss`` after the step minus the resident size just before it (the
-step's own peak above its inputs), on CUDA ``torch.cuda.max_memory_allocated`` above the inputs.
+subprocess; on CPU the figure is the resident high-water mark (VmHWM, reset just before the step) minus the
+resident size just before it (the step's own peak above its inputs), on CUDA ``torch.cuda.max_memory_allocated`` above the inputs.
 Not a test: nothing is asserted.
 """
 from __future__ import annotations
@@ -85,6 +85,25 @@ def rss_bytes() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def reset_peak_rss() -> None:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); harmless where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_bytes() -> int:
+    """VmHWM, the resident high-water mark of this process's own address space (unlike ru_maxrss, which on
+    Linux carries the parent's peak across fork + exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def run_case(method: str, P: int, N: int, D: int, device: str, reps: int) -> dict:
     """Run ``method`` (warm-up + ``reps`` timed) in this process; the memory figure is the first step's peak."""
     h, e, t = make_inputs(P, N, D, device)
@@ -94,6 +113,7 @@ def run_case(method: str, P: int, N: int, D: int, device: str, reps: int) -> dic
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
+        reset_peak_rss()
         base = rss_bytes()
     t0 = time.perf_counter()
     step(h, e, t)
@@ -102,7 +122,7 @@ def run_case(method: str, P: int, N: int, D: int, device: str, reps: int) -> dic
     if device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated() - base
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+        peak = peak_rss_bytes() - base
     for _ in range(reps):
         h.grad = e.grad = None
         t0 = time.perf_counter()
@@ -196,6 +216,9 @@ def epoch_table(device: str, batches: int | None) -> pd.DataFrame:
         order = torch.randperm(split.train_inputs.shape[0], generator=generator)
         starts = list(range(0, len(order), config.batch_size))[:batches]
         model.train()
+        warm = split.train_inputs[:config.batch_size].to(device), split.train_targets[:config.batch_size].to(device)
+        spec.fn(model(warm[0]), model.item_embeddings(), warm[1], opts).backward()  # warm-up, no step
+        optimizer.zero_grad(set_to_none=True)
         sync(device)
         t0 = time.perf_counter()
         total = 0.0
@@ -236,7 +259,7 @@ def main(argv=None) -> int:
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, chunk {fastce.DEFAULT_CHUNK_SIZE} items x "
           f"block {fastce.DEFAULT_BLOCK_SIZE} positions; peak_mb = the step's own peak "
-          f"({'CUDA max_memory_allocated' if args.device.startswith('cuda') else 'ru_maxrss after - RSS before, own subprocess'})")
+          f"({'CUDA max_memory_allocated' if args.device.startswith('cuda') else 'VmHWM after - RSS before, own subprocess'})")
     note = cut_ce_note(args.device)
     if not args.no_beauty:
         print(f"\n== loss step at Beauty's shapes: P = 256 x 50 = 12800 positions, N = 12102 items, D = 64; "

@@ -7,19 +7,25 @@ For P positions with hidden states H (P, D), a catalog E (N, D) and targets t (P
 
 with S = softmax(H Eᵀ) row-wise. :class:`ChunkedCrossEntropy` walks the catalog in chunks of ``chunk_size``
 items (and the positions in blocks of ``block_size``): the forward pass keeps an online log-sum-exp per
-position and saves only H, E, t and two (P,) vectors (shift, lse); the backward pass recomputes each block's logits, turns them
-into softmax probabilities in place (S = exp(logits − lse)) and accumulates S E into dH and Sᵀ H into dE. The
+position and saves only H, E, t and two (P,) vectors (shift m, lse); the backward pass recomputes each block's
+logits, turns them into softmax probabilities in place and accumulates S E into dH and Sᵀ H into dE. The
 one-hot part (−E[t], −onehot(t)ᵀ H) is a gather and an ``index_add`` done once, not a pass over the logits.
-Peak extra memory is one (block_size × chunk_size) buffer plus O((P + N) · D).
+Peak extra memory is one (block_size × chunk_size) buffer plus O((P + N) · D), whatever N.
 
-Two cheap tricks keep the elementwise work to one pass per logit block in float32/float64:
+Two tricks keep the elementwise work to ``exp_`` (+ a row sum in forward) per logit block in float32/float64:
 
-- the row shift is folded into the matrix product: [h, −m]·[e, 1] = h·e − m, so the product writes the shifted
-  logits and ``exp_`` finishes them in place (in backward m = lse, so the product gives log-softmax directly);
-- in forward the shift m is the target's logit (so the sum is ≥ 1 and the loss is log of it, no cancellation),
-  not a running maximum: no max pass; only when a sum overflows (a logit ~88 above the shift) is that chunk
-  redone with the usual online rescaling. In backward the same shifted products are repeated and the
-  normalisation 1/sum is applied to the rows of H and dH (P × D) rather than to each block.
+- the row shift is folded into the matrix product: [h, −m]·[e, 1] = h·e − m, so the product writes the
+  shifted logits and ``exp_`` finishes them in place;
+- the shift m is the target's logit, not a running maximum (no max pass; the sum is ≥ 1 and the loss is
+  exactly log of it); only a chunk whose sum overflows (a logit ~88 above m) is redone with the usual online
+  rescaling to a larger m. Backward repeats the forward's shifted products and applies the normalisation
+  1/sum = exp(m − lse) to the rows of H and dH (P × D) instead of to each block (rows with lse − m > 30
+  use m = lse instead).
+
+Default sizes (measured on a 2-core CPU, see benchmarks/bench_loss.py): chunks of 2048 items and blocks of up to
+16384 positions, i.e. one block for a training batch, a ≤ 128 MB buffer. Cache-sized blocks (≤ 2 MB) were at
+best ~10-20 % faster single-threaded, but 2-10× slower with 2 OpenMP threads on a shared, oversubscribed CPU,
+where every small op pays a busy-waiting barrier: fewer, larger products are the robust choice.
 
 Under ``torch.autocast`` (bf16 on GPU) the products run in the autocast dtype, while the logits are upcast
 and the log-sum-exp, the softmax and the loss stay in float32 (no shift folding there: the shift would be
@@ -30,7 +36,7 @@ from __future__ import annotations
 import torch
 
 DEFAULT_CHUNK_SIZE = 2048
-DEFAULT_BLOCK_SIZE = 1024
+DEFAULT_BLOCK_SIZE = 16384
 
 
 def _compute_dtype(x: torch.Tensor) -> tuple[torch.dtype, torch.dtype]:
