@@ -14,6 +14,12 @@ def _help(text: str, **kw):
     return field(metadata={"help": text}, **kw)
 
 
+def _cuda_device(device: str) -> bool:
+    import torch
+
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+
+
 @dataclass
 class TrainConfig:
     data: str = _help("dataset name (Beauty, Sports_and_Outdoors, Toys_and_Games, Yelp, LastFM) or a .txt path", default="Beauty")
@@ -38,6 +44,7 @@ class TrainConfig:
     eval_every: int = _help("validate every N epochs (when monitoring train_loss: for the curve only; 0 = never)", default=1)
     eval_batch_size: int = _help("users per evaluation batch", default=1024)
     device: str = _help("auto, cpu or cuda", default="auto")
+    precision: str = _help("fp32, or bf16 (CUDA only): forward and loss under bf16 autocast, loss reduction in float32", default="fp32")
     model_options: dict = _help("model-specific options as JSON (e.g. '{\"variant\": \"causal\"}')", default_factory=dict)
 
     def __post_init__(self):
@@ -66,6 +73,8 @@ class TrainConfig:
             (self.ties in ("pessimistic", "optimistic"), f"unknown ties {self.ties!r}; allowed: pessimistic, optimistic"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), f"unknown device {self.device!r}; allowed: auto, cpu, cuda"),
             (self.monitor == "train_loss" or self.eval_every >= 1, "eval_every must be >= 1 when monitoring a validation metric"),
+            (self.precision in ("fp32", "bf16"), f"unknown precision {self.precision!r}; allowed: fp32, bf16"),
+            (self.precision != "bf16" or _cuda_device(self.device), f"precision bf16 needs a CUDA device, got device {self.device!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -84,5 +93,5 @@ class TrainConfig:
 
     def key(self) -> str:
         """A short hash of the resolved config (device excluded: it does not change what is computed)."""
-        values = {k: v for k, v in self.to_dict().items() if k != "device"}
+        values = {k: v for k, v in self.to_dict().items() if k != "device" and (k, v) != ("precision", "fp32")}  # fp32: keys as before
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]

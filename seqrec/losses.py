@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import SeqrecError
+from .fastce import chunked_cross_entropy
 
 
 @dataclass
@@ -76,9 +77,18 @@ def _pos_neg_scores(hidden, item_emb, targets, opts):
 
 
 def full_cross_entropy(hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean softmax cross-entropy over items 1..N at the positions where ``targets > 0`` (materialised logits)."""
+    """Mean softmax cross-entropy over items 1..N at the positions where ``targets > 0``, exact, computed chunk by
+    chunk over the items without holding the (positions × N) logits (:mod:`seqrec.fastce`)."""
     mask = targets > 0
     if not mask.any():  # e.g. an MLM batch where no position was drawn: no signal, no NaN
+        return hidden.sum() * 0.0
+    return chunked_cross_entropy(hidden[mask], item_emb[1:], targets[mask] - 1)
+
+
+def materialised_cross_entropy(hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The same as :func:`full_cross_entropy` with the (positions × N) logits materialised (the baseline)."""
+    mask = targets > 0
+    if not mask.any():
         return hidden.sum() * 0.0
     logits = hidden[mask] @ item_emb[1:].T  # (P, N)
     if logits.dtype in (torch.float16, torch.bfloat16):
@@ -138,14 +148,14 @@ def ce(hidden, item_emb, targets, opts: LossOptions) -> torch.Tensor:
 @register("cce_naive")
 def cce_naive(hidden, item_emb, targets, opts: LossOptions) -> torch.Tensor:
     """Cumulative cross-entropy, the paper's loss: the cross-entropy above at *every* non-padded position,
-    averaged over positions. This version materialises the (positions × N) logits."""
-    return full_cross_entropy(hidden, item_emb, targets)
+    averaged over positions. This version materialises the (positions × N) logits (the baseline of ``cce``)."""
+    return materialised_cross_entropy(hidden, item_emb, targets)
 
 
 @register("cce")
 def cce(hidden, item_emb, targets, opts: LossOptions) -> torch.Tensor:
     """Cumulative cross-entropy (the paper's loss): ``mean over positions p with t_p > 0 of
-    -s_{t_p} + log Σ_{i=1..N} exp(s_i)``."""
+    -s_{t_p} + log Σ_{i=1..N} exp(s_i)``, by the chunked kernel of :mod:`seqrec.fastce`."""
     return full_cross_entropy(hidden, item_emb, targets)
 
 

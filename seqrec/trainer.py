@@ -115,7 +115,8 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
             inputs, targets = split.train_inputs[rows].to(device), split.train_targets[rows].to(device)
             if spec.prepare is not None:
                 inputs, targets = spec.prepare(model, inputs, targets, opts)
-            loss = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                loss = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
             if not torch.isfinite(loss):
                 raise SeqrecError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
