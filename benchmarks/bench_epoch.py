@@ -28,22 +28,13 @@ def one(data: str, loss: str, epochs: int, device: str) -> dict:
     model = models.build(config, split.num_items).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     spec, opts = losses.get(loss), losses.LossOptions(config.num_negatives, gen, config.mask_prob)
-    n = split.train_inputs.shape[0]
     rss0 = provenance.peak_memory_mb(dev)
     provenance.reset_peak_memory(dev)
     times = []
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        order = torch.randperm(n, generator=gen)
-        for start in range(0, n, config.batch_size):
-            rows = order[start:start + config.batch_size]
-            inputs, targets = split.train_inputs[rows].to(dev), split.train_targets[rows].to(dev)
-            if spec.prepare:
-                inputs, targets = spec.prepare(model, inputs, targets, opts)
-            loss_value = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
-            opt.zero_grad()
-            loss_value.backward()
-            opt.step()
+        trainer.train_epoch(model, split, opt, spec, opts, batch_size=config.batch_size, generator=gen, device=dev,
+                            epoch=epoch)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)

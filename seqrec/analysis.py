@@ -331,7 +331,7 @@ def gradient_share(name: str, pos: torch.Tensor, neg: torch.Tensor, threshold: f
 def _fit(config: TrainConfig, dataset, epochs: int, on_epoch):
     """A minimal training loop (Adam, the loss registry) calling ``on_epoch(epoch, model, split, opts)`` after
     each epoch (and epoch 0, before training). For analyses that need the model itself."""
-    from .trainer import resolve_device
+    from .trainer import resolve_device, train_epoch
 
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -343,17 +343,8 @@ def _fit(config: TrainConfig, dataset, epochs: int, on_epoch):
     opts = losses.LossOptions(config.num_negatives, gen, config.mask_prob)
     on_epoch(0, model, split, opts)
     for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(split.train_inputs.shape[0], generator=gen)
-        for start in range(0, len(order), config.batch_size):
-            rows = order[start:start + config.batch_size]
-            inputs, targets = split.train_inputs[rows].to(device), split.train_targets[rows].to(device)
-            if spec.prepare is not None:
-                inputs, targets = spec.prepare(model, inputs, targets, opts)
-            loss = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        train_epoch(model, split, opt, spec, opts, batch_size=config.batch_size, generator=gen, device=device,
+                    precision=config.precision, epoch=epoch)
         on_epoch(epoch, model, split, opts)
     return model, split
 

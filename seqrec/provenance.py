@@ -48,10 +48,18 @@ def device_name(device: torch.device) -> str:
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """CUDA: max allocated since the last reset. CPU: the process's peak resident set size (a process-wide
-    high-water mark: run one configuration per process for a per-run figure, as the runner does)."""
+    """CUDA: max allocated since the last reset. CPU: the process's peak resident set size (``VmHWM`` on Linux,
+    which starts afresh at exec, unlike ``ru_maxrss``; a process-wide high-water mark: run one configuration per
+    process for a per-run figure, as the runner's subprocess executor does)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10  # kB
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 

@@ -54,6 +54,30 @@ def evaluate(model: models.SequentialRecommender, inputs: torch.Tensor, targets:
     return out
 
 
+def train_epoch(model, split, optimizer, spec: losses.LossSpec, opts: losses.LossOptions, *, batch_size: int,
+                generator: torch.Generator, device: torch.device, precision: str = "fp32", epoch: int = 0) -> float:
+    """One pass over every user's training sequence in a random order (drawn from ``generator``): forward, loss,
+    backward, optimiser step per batch of ``batch_size`` users. Returns the mean of the batch losses."""
+    model.train()
+    order = torch.randperm(split.train_inputs.shape[0], generator=generator)
+    total, batches = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        inputs, targets = split.train_inputs[rows].to(device), split.train_targets[rows].to(device)
+        if spec.prepare is not None:
+            inputs, targets = spec.prepare(model, inputs, targets, opts)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
+        if not torch.isfinite(loss):
+            raise SeqrecError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+        batches += 1
+    return total / max(batches, 1)
+
+
 def _improved(monitor: str, value: float, best: float | None) -> bool:
     if best is None:
         return True
@@ -108,26 +132,12 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
     for epoch in bar:
         model.train()
         t0 = time.perf_counter()
-        order = torch.randperm(n_users, generator=generator)
-        total, batches = 0.0, 0
-        for start in range(0, n_users, config.batch_size):
-            rows = order[start:start + config.batch_size]
-            inputs, targets = split.train_inputs[rows].to(device), split.train_targets[rows].to(device)
-            if spec.prepare is not None:
-                inputs, targets = spec.prepare(model, inputs, targets, opts)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-                loss = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
-            if not torch.isfinite(loss):
-                raise SeqrecError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            batches += 1
+        mean_loss = train_epoch(model, split, optimizer, spec, opts, batch_size=config.batch_size, generator=generator,
+                                device=device, precision=config.precision, epoch=epoch)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         state["train_seconds"] += time.perf_counter() - t0
-        point = {"epoch": epoch, "train_loss": total / max(batches, 1), "elapsed": state["train_seconds"]}
+        point = {"epoch": epoch, "train_loss": mean_loss, "elapsed": state["train_seconds"]}
         if config.eval_every and epoch % config.eval_every == 0:
             t1 = time.perf_counter()
             valid = evaluate(model, split.valid_inputs, split.valid_targets, split.valid_seen, **eval_kw)
