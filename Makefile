@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= paper
-TRAIN ?= missing
+TRAIN ?= none
 TORCH_SPEC ?= torch==2.13.0
 SHARED_DATA := $(abspath ../shared/data/s3rec)
 ifneq ($(wildcard $(SHARED_DATA)/LastFM.txt),)
