@@ -1,7 +1,14 @@
 import os
 from pathlib import Path
 
-import pytest
+# The tests train tiny models: one thread is as fast as two and avoids oversubscribing CI's two cores when a
+# test starts subprocesses (which inherit the variable).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "s3rec"
 
