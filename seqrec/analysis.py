@@ -71,7 +71,7 @@ TIDY_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "mask_prob", "
 ANALYSIS_RUNS = {
     "smoke": {"data": "LastFM", "max_users": 200, "epochs": 2},
     "quick": {"data": "LastFM", "max_users": None, "epochs": 10},
-    "paper": {"data": "LastFM", "max_users": None, "epochs": 50},
+    "paper": {"data": "LastFM", "max_users": None, "epochs": 30},
 }
 
 
