@@ -139,6 +139,20 @@ class SequenceData:
         return sum(len(s) for s in self.sequences)
 
 
+def _integer_lines(path: Path):
+    """Yield ``(line number, [int, ...])`` for each non-blank line; a non-integer field is an error naming file and line."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                yield lineno, [int(f) for f in fields]
+            except ValueError:
+                bad = next(f for f in fields if not f.lstrip("-").isdigit())
+                raise SeqrecError(f"{path}:{lineno}: non-integer id {bad!r}") from None
+
+
 def read_sequences(path: str | os.PathLike, name: str | None = None, min_items: int = MIN_ITEMS) -> SequenceData:
     """Read an S3-Rec ``.txt`` file, checking every line.
 
@@ -149,26 +163,17 @@ def read_sequences(path: str | os.PathLike, name: str | None = None, min_items: 
     if not path.is_file():
         raise SeqrecError(f"missing data file {path}")
     user_ids, sequences, max_item = [], [], 0
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                ids = [int(f) for f in fields]
-            except ValueError:
-                bad = next(f for f in fields if not f.lstrip("-").isdigit())
-                raise SeqrecError(f"{path}:{lineno}: non-integer id {bad!r}") from None
-            if len(ids) < 2:
-                raise SeqrecError(f"{path}:{lineno}: malformed line, expected 'user item item ...'")
-            user, items = ids[0], ids[1:]
-            if min(items) < 1:
-                raise SeqrecError(f"{path}:{lineno}: item id {min(items)} is not allowed (items start at 1; 0 is padding)")
-            if len(items) < min_items:
-                raise SeqrecError(f"{path}:{lineno}: user {user} has {len(items)} items, too few to split (need {min_items})")
-            user_ids.append(user)
-            sequences.append(items)
-            max_item = max(max_item, max(items))
+    for lineno, ids in _integer_lines(path):
+        if len(ids) < 2:
+            raise SeqrecError(f"{path}:{lineno}: malformed line, expected 'user item item ...'")
+        user, items = ids[0], ids[1:]
+        if min(items) < 1:
+            raise SeqrecError(f"{path}:{lineno}: item id {min(items)} is not allowed (items start at 1; 0 is padding)")
+        if len(items) < min_items:
+            raise SeqrecError(f"{path}:{lineno}: user {user} has {len(items)} items, too few to split (need {min_items})")
+        user_ids.append(user)
+        sequences.append(items)
+        max_item = max(max_item, max(items))
     if not sequences:
         raise SeqrecError(f"{path}: empty file, no users")
     return SequenceData(name or path.stem, user_ids, sequences, max_item)
@@ -178,18 +183,10 @@ def read_negative_samples(path: str | os.PathLike, data: SequenceData) -> np.nda
     """Read ``<NAME>_sample.txt`` (``user_id`` then 99 item ids per line) as an (U, 99) array in ``data``'s user order."""
     path = Path(path)
     by_user: dict[int, list[int]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                ids = [int(f) for f in fields]
-            except ValueError:
-                raise SeqrecError(f"{path}:{lineno}: non-integer id in negative samples") from None
-            if len(ids) != NUM_SAMPLED_NEGATIVES + 1:
-                raise SeqrecError(f"{path}:{lineno}: expected a user and {NUM_SAMPLED_NEGATIVES} items, got {len(ids)} fields")
-            by_user[ids[0]] = ids[1:]
+    for lineno, ids in _integer_lines(path):
+        if len(ids) != NUM_SAMPLED_NEGATIVES + 1:
+            raise SeqrecError(f"{path}:{lineno}: expected a user and {NUM_SAMPLED_NEGATIVES} items, got {len(ids)} fields")
+        by_user[ids[0]] = ids[1:]
     missing = [u for u in data.user_ids if u not in by_user]
     if missing:
         raise SeqrecError(f"{path}: no negative samples for user {missing[0]} ({len(missing)} users missing)")
