@@ -205,7 +205,8 @@ def table3_side_by_side(frame: pd.DataFrame, reported: pd.DataFrame, dataset: st
 
 
 # --------------------------------------------------------------------------- ablations and seeds
-DESCRIPTORS = ("data", "model", "loss", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties", "variant", "seed")
+DESCRIPTORS = ("data", "model", "loss", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties", "variant", "seed",
+               "epochs", "patience", "batch_size")
 
 
 def paired(frame: pd.DataFrame, factor: str, metric: str, compact: bool = True) -> pd.DataFrame:

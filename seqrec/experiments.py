@@ -184,6 +184,11 @@ def _ablations() -> Grid:
     # CE (last position) vs CCE (every position): per-length metrics are computed by the book
     for loss, kind, name in (("ce", "original", "CE"), ("cce", "improved", "CCE")):
         specs.append(({**base, "loss": loss}, _labels(g, "SASRec", name, kind, ablation="ce_vs_cce")))
+    # ties in ranking: pessimistic (ours) or optimistic; they matter where scores collapse (BPR)
+    for loss, kind, name, k in (("bpr", "original", "BPR", 10), ("cce", "improved", "CCE", 1)):
+        for ties in ("pessimistic", "optimistic"):
+            specs.append(({**base, "loss": loss, "num_negatives": k, "ties": ties},
+                          _labels(g, "SASRec", name, kind, ablation="ties", negatives=str(k) if loss == "bpr" else "all")))
     # patience: LastFM has ~5 training batches per epoch, so patience 10 is ~50 Adam steps; does a longer
     # patience change the verdict?
     for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE")):

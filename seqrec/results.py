@@ -38,7 +38,8 @@ def load_runs(paths) -> list[dict]:
     return runs
 
 
-RUN_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties")
+RUN_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties",
+               "epochs", "patience", "batch_size")
 
 
 def _run_row(run: dict) -> dict:
