@@ -253,9 +253,10 @@ def improvement_vs_noise(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- curves
-def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10") -> pd.DataFrame:
+def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10", with_model: bool = False) -> pd.DataFrame:
     """Per-epoch ``quantity`` against cumulative training time from the stored curves of the runs in a tidy
-    ``frame`` (its ``path`` column). Columns: ``label, seed, epoch, elapsed, value``."""
+    ``frame`` (its ``path`` column). Columns: ``label, seed, epoch, elapsed, value``; the label names the loss
+    (and the model and dataset, with ``with_model``)."""
     from . import results
 
     paths = [p for p in frame["path"].dropna().unique()] if len(frame) else []
@@ -264,6 +265,8 @@ def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10") -> pd.Data
     for run in runs:
         cfg = run["config"]
         label = loss_label(cfg["loss"], cfg.get("num_negatives"), cfg.get("mask_prob"))
+        if with_model:
+            label = f"{cfg['model']} {label} on {cfg['data']}"
         for point in run.get("curve", []):
             if quantity in point and "elapsed" in point:
                 rows.append({"label": label, "seed": cfg.get("seed"), "epoch": point["epoch"],
