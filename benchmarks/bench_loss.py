@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from seqrec import fastce  # noqa: E402
+from seqrec import fastce, provenance  # noqa: E402
 
 NAIVE_LIMIT_GB = 8.0
 
@@ -86,22 +85,12 @@ def rss_bytes() -> int:
 
 
 def reset_peak_rss() -> None:
-    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); harmless where not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
+    provenance.reset_peak_memory(torch.device("cpu"))
 
 
 def peak_rss_bytes() -> int:
-    """VmHWM, the resident high-water mark of this process's own address space (unlike ru_maxrss, which on
-    Linux carries the parent's peak across fork + exec)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """VmHWM, this process's own resident high-water mark (see :func:`seqrec.provenance.peak_memory_mb`)."""
+    return int(provenance.peak_memory_mb(torch.device("cpu")) * 2**20)
 
 
 def run_case(method: str, P: int, N: int, D: int, device: str, reps: int) -> dict:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from . import data as data_mod
 from .config import TrainConfig
 from .errors import SeqrecError
+from .trainer import save_checkpoint
 from .models.s3rec import MASK_PROB, WEIGHTS, S3Rec, S3RecPretrainer
 
 BATCH_SIZE = 100
@@ -104,14 +105,6 @@ def _build(config: TrainConfig, num_items: int, num_attributes: int) -> S3RecPre
     return S3RecPretrainer(num_items, num_attributes, config.max_len, config.hidden_size, config.num_layers,
                            config.num_heads, config.dropout)
 
-
-def _save(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def ensure_pretrained(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, progress: bool = True,
                       stop_after: int | None = None) -> Path:
     """Find, resume or run the pretraining for ``config``; return the checkpoint path.
@@ -165,7 +158,7 @@ def ensure_pretrained(config: TrainConfig, *, dataset: data_mod.SequenceData | N
         state["curve"].append({"epoch": epoch, **{k: v / batches for k, v in sums.items()}, "elapsed": state["seconds"]})
         state["epochs_done"] = epoch
         bar.set_postfix({k: f"{v / batches:.3f}" for k, v in sums.items()})
-        _save(path, {"meta": meta, "model": model.state_dict(), "encoder": model.encoder.state_dict(),
+        save_checkpoint(path, {"meta": meta, "model": model.state_dict(), "encoder": model.encoder.state_dict(),
                      "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
                      "generator": generator.get_state(), **state})
     bar.close()

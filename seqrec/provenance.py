@@ -49,8 +49,7 @@ def device_name(device: torch.device) -> str:
 
 def peak_memory_mb(device: torch.device) -> float:
     """CUDA: max allocated since the last reset. CPU: the process's peak resident set size (``VmHWM`` on Linux,
-    which starts afresh at exec, unlike ``ru_maxrss``; a process-wide high-water mark: run one configuration per
-    process for a per-run figure, as the runner's subprocess executor does)."""
+    which starts afresh at exec and at :func:`reset_peak_memory`, unlike ``ru_maxrss``)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     try:
@@ -65,5 +64,13 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 def reset_peak_memory(device: torch.device) -> None:
+    """Start a new high-water mark: CUDA's peak stats, or on Linux the process's VmHWM (reset to the current RSS
+    through ``/proc/self/clear_refs``; where that is not allowed the CPU figure stays process-wide)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass

@@ -84,7 +84,8 @@ def _improved(monitor: str, value: float, best: float | None) -> bool:
     return value < best if monitor == "train_loss" else value > best
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
+def save_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` through a temporary file and a rename: a killed run never leaves a partial checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -154,7 +155,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
                 state["bad"] += 1
         bar.set_postfix(loss=f"{point['train_loss']:.4f}", **({config.monitor: f"{value:.4f}"} if value is not None else {}))
         if checkpoint:
-            _save_checkpoint(checkpoint, {"key": config.key(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            save_checkpoint(checkpoint, {"key": config.key(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                           "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
                                           "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                                           "state": state})

@@ -67,19 +67,19 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     # "interrupt" after 3 epochs: a 3-epoch run with the same key is impossible (epochs is in the key), so
     # stop it by raising from inside the loop once the third checkpoint is written
     import seqrec.trainer as t
-    real_save, calls = t._save_checkpoint, []
+    real_save, calls = t.save_checkpoint, []
 
     def save_then_die(path, state):
         real_save(path, state)
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-    t._save_checkpoint = save_then_die
+    t.save_checkpoint = save_then_die
     try:
         with pytest.raises(KeyboardInterrupt):
             trainer.train(small_config(epochs=6, loss="bce"), dataset=ds, checkpoint=ckpt, progress=False)
     finally:
-        t._save_checkpoint = real_save
+        t.save_checkpoint = real_save
     resumed = trainer.train(small_config(epochs=6, loss="bce"), dataset=ds, checkpoint=ckpt, progress=False)
     assert resumed["metrics"] == full["metrics"]
     assert [p["train_loss"] for p in resumed["curve"]] == [p["train_loss"] for p in full["curve"]]
