@@ -18,7 +18,9 @@ Executors (one task per missing cell, cells are independent):
 - ``subprocess``: cells run one after the other, each in a fresh Python subprocess
   (``python -m seqrec.runner``) so that the peak resident memory recorded for a run is that run's, and a crash
   (segfault, out of memory) takes down only its cell. SIGTERM of the runner ends the running child too (the
-  child removes its temporary file); its cell is simply missing and runs again on the next invocation.
+  child removes its temporary file); its cell is missing and runs again on the next invocation, resuming from the
+  last finished epoch: the trainer checkpoints every epoch to :meth:`Store.partial` (removed when the record is
+  stored), so a long cell can be carried over several sessions on the same machine.
 - ``inprocess``: the same, in the calling process (no interpreter start-up per cell; an exception still only
   fails its cell, but peak memory is the process's high-water mark and a hard crash stops the grid).
 - ``local`` (default of ``run_grid``): ``subprocess`` when the profile isolates cells (quick, paper), else
@@ -73,6 +75,11 @@ class Store:
         """Keys of the successfully stored runs."""
         return {k for k, r in self.records().items() if r.get("status", "ok") == "ok"}
 
+    def partial(self, config) -> Path:
+        """The per-epoch checkpoint of ``config``'s run while it trains: ``<results_dir>/<profile>/.partial/<grid>/``
+        (outside the grid's folder; ``.partial/`` is git-ignored), removed once its record is stored."""
+        return self.root.parent / ".partial" / self.grid / self.path(config).with_suffix(".pt").name
+
     def write(self, record: dict) -> Path:
         from .experiments import make_config
 
@@ -124,7 +131,7 @@ def execute_cell(payload: dict) -> dict:
             ensure_pretrained(config, progress=False)
         from . import trainer
 
-        result = trainer.train(config, progress=False)
+        result = trainer.train(config, checkpoint=payload.get("checkpoint"), progress=False)
         return {**result, **head, "status": "ok"}
     except Exception as exc:  # noqa: BLE001  crash isolation: the cell fails, the grid goes on
         config = make_config(payload["config"]) if payload["config"].get("model") else None
@@ -228,6 +235,9 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
         raise SeqrecError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
     unique = {c.config.key() for c in cells}
     missing = _unique_missing(cells, store)
+    for cell in cells:  # a run stored by its worker just before the runner was killed keeps no checkpoint
+        if cell not in missing:
+            store.partial(cell.config).unlink(missing_ok=True)
     counts = {"total": len(unique), "stored": len(unique) - len(missing), "ran": 0, "errors": 0}
     say = print if progress else (lambda *a, **k: None)
     say(f"{grid} / {profile}: {len(unique)} runs, {counts['stored']} already stored, {len(missing)} to run "
@@ -238,6 +248,8 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
 
     def record_done(i, cell, record):
         store.write(record)
+        if record.get("status") == "ok":
+            store.partial(cell.config).unlink(missing_ok=True)
         counts["ran"] += 1
         counts["errors"] += record.get("status") != "ok"
         say(f"[{i}/{len(missing)}] {_describe(cell)}: {_summary(record)}  [{time.perf_counter() - t0:.0f} s]", flush=True)
@@ -252,7 +264,7 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
             pass
         try:
             for i, cell in enumerate(missing, 1):
-                payload = _payload(cell, grid, profile)
+                payload = {**_payload(cell, grid, profile), "checkpoint": str(store.partial(cell.config))}
                 invalid = _invalid(payload)
                 if invalid is not None:  # e.g. a model not registered: no need for a process to say so
                     record = _error_record(payload, invalid)

@@ -2,7 +2,9 @@
 
 ``train(config)`` returns a result dict (config, metrics, per-epoch curve, timings, provenance) that
 :func:`seqrec.results.save` writes as JSON. With ``checkpoint=PATH`` the state after every epoch is saved
-atomically and an interrupted run resumes from it, giving the same result as an uninterrupted one.
+atomically and an interrupted run resumes from it, giving the same result as an uninterrupted one. A resumed
+run's provenance lists every process that trained it (``sessions``: commit, start, first epoch, device, wall time);
+its ``wall_seconds`` is their sum, its top-level commit and ``peak_memory_mb`` are those of the last process.
 """
 from __future__ import annotations
 
@@ -125,6 +127,10 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         if device.type == "cuda" and saved.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(saved["cuda_rng"], device)
         state = saved["state"]
+    # one entry per process that trained this run (a resumed run has several): its code, start and wall time
+    state.setdefault("sessions", []).append({**git, "started_at": started.isoformat(timespec="seconds"),
+                                             "from_epoch": state["epoch"], "device": provenance.device_name(device),
+                                             "wall_seconds": 0.0})
 
     n_users = split.train_inputs.shape[0]
     eval_kw = dict(exclude=config.exclude_seen, ties=config.ties, batch_size=config.eval_batch_size, device=device)
@@ -154,6 +160,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
             else:
                 state["bad"] += 1
         bar.set_postfix(loss=f"{point['train_loss']:.4f}", **({config.monitor: f"{value:.4f}"} if value is not None else {}))
+        state["sessions"][-1]["wall_seconds"] = time.perf_counter() - wall0
         if checkpoint:
             save_checkpoint(checkpoint, {"key": config.key(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                           "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
@@ -168,6 +175,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
     best_point = next((p for p in state["curve"] if p["epoch"] == state["best_epoch"]), {})
     test = evaluate(model, split.test_inputs, split.test_targets, split.test_seen, negatives, **eval_kw)
     epochs_run = state["epoch"]
+    sessions = state["sessions"][:-1] + [{**state["sessions"][-1], "wall_seconds": time.perf_counter() - wall0}]
     return {
         "config": config.to_dict(),
         "key": config.key(),
@@ -189,8 +197,9 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
             "device_type": device.type,
             "peak_memory_mb": provenance.peak_memory_mb(device),
             "started_at": started.isoformat(timespec="seconds"),
-            "wall_seconds": time.perf_counter() - wall0,
+            "wall_seconds": sum(x["wall_seconds"] for x in sessions),
             "seed": config.seed,
+            "sessions": sessions,
         },
     }
 

@@ -276,6 +276,43 @@ def test_sigterm_mid_grid_then_resume(tmp_path):
         assert (root / name).read_text() == text
     records = [json.loads((root / f).read_text()) for f in final]
     assert all(r["status"] == "ok" for r in records) and len({r["key"] for r in records}) == 3
+    left = list((root.parent / ".partial").rglob("*.pt"))
+    assert left == [], left  # per-epoch checkpoints removed once stored
+
+
+def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch):
+    """A cell killed after 2 of its epochs resumes there on the next run (2 sessions in its provenance) and
+    stores the same metrics and curve as an uninterrupted run; its checkpoint is removed once the record lands."""
+    import seqrec.trainer as t
+
+    one = experiments.cells("tinygrid", "tinyprof", {"loss": "bce"})
+    one[0].config.epochs, one[0].config.patience = 5, 5
+    clean = runner.Store(tiny / "clean", "tinyprof", "tinygrid")
+    runner.execute(one, clean, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
+    reference = next(iter(clean.records().values()))
+
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    real_save, saved = t.save_checkpoint, []
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        saved.append(path)
+        if len(saved) == 2:
+            raise KeyboardInterrupt  # not an Exception: it ends the grid like a kill, no error record
+    monkeypatch.setattr(t, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(one, store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
+    monkeypatch.setattr(t, "save_checkpoint", real_save)
+    partial = store.partial(one[0].config)
+    assert saved[-1] == partial and partial.exists() and store.records() == {}
+    counts = runner.execute(one, store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
+    assert counts["ran"] == 1 and not partial.exists()
+    record = next(iter(store.records().values()))
+    assert record["metrics"] == reference["metrics"]
+    assert [p["train_loss"] for p in record["curve"]] == [p["train_loss"] for p in reference["curve"]]
+    sessions = record["provenance"]["sessions"]
+    assert [s["from_epoch"] for s in sessions] == [0, 2] and len(reference["provenance"]["sessions"]) == 1
+    assert record["provenance"]["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in sessions))
 
 
 # --------------------------------------------------------------------------- Dask
