@@ -60,15 +60,30 @@ class Store:
         model = config.model.replace("/", "_")
         return self.root / f"{Path(str(config.data)).stem}_{model}_{config.loss}_{config.key()}-r{RESULTS_VERSION}.json"
 
-    def records(self) -> dict[str, dict]:
-        """Readable records of the current :data:`RESULTS_VERSION`, by config key (corrupt/foreign files warn)."""
-        if not self.root.is_dir():
-            return {}
+    @staticmethod
+    def _read(folder: Path) -> dict[str, dict]:
         out = {}
-        for run in results.load_runs(self.root):
-            if run.get("results_version") == RESULTS_VERSION and isinstance(run.get("key"), str):
-                if out.get(run["key"], {}).get("status") != "ok":
-                    out[run["key"]] = run
+        if folder.is_dir():
+            for run in results.load_runs(folder):
+                if run.get("results_version") == RESULTS_VERSION and isinstance(run.get("key"), str):
+                    if out.get(run["key"], {}).get("status") != "ok":
+                        out[run["key"]] = run
+        return out
+
+    def records(self) -> dict[str, dict]:
+        """Readable records of the current :data:`RESULTS_VERSION`, by config key (corrupt/foreign files warn).
+
+        A configuration is one run whichever grid asks for it: a key missing here (or only an error here) is taken
+        from the other grids of the same profile (sibling folders), e.g. Table 3's SASRec cells are Table 2's
+        Beauty runs. Tables always label a run with the cell that shows it, not with the grid that ran it."""
+        out = self._read(self.root)
+        parent = self.root.parent
+        siblings = sorted(p for p in parent.iterdir() if p.is_dir() and p != self.root and not p.name.startswith(".")) \
+            if parent.is_dir() else []
+        for folder in siblings:
+            for key, run in self._read(folder).items():
+                if out.get(key, {}).get("status") != "ok" and run.get("status") == "ok":
+                    out[key] = run
         return out
 
     def done(self) -> set[str]:

@@ -280,6 +280,27 @@ def test_sigterm_mid_grid_then_resume(tmp_path):
     assert left == [], left  # per-epoch checkpoints removed once stored
 
 
+def test_a_run_stored_by_another_grid_of_the_profile_is_reused(tiny, monkeypatch):
+    """Table 3's SASRec cells are Table 2's Beauty runs: a grid finds a config already run by a sibling grid of the
+    same profile, does not train it again, and shows it with its own labels; other profiles are not consulted."""
+    data = tiny / "tiny.txt"
+    other = tiny_grid(data, "othergrid")
+    other.specs = [(cfg, {**lab, "grid": "othergrid", "ablation": "mine"}) for cfg, lab in other.specs[:2]]
+    monkeypatch.setitem(GRIDS, "othergrid", other)
+    experiments.run_grid("tinygrid", "tinyprof", results_dir=tiny / "res", executor="inprocess", progress=False,
+                         only={"loss": "bce"})
+    store = runner.Store(tiny / "res", "tinyprof", "othergrid")
+    counts = runner.execute(experiments.cells("othergrid", "tinyprof"), store, grid="othergrid", profile="tinyprof",
+                            executor="inprocess", progress=False)
+    assert counts == {"total": 2, "stored": 1, "ran": 1, "errors": 0}  # BCE reused, CCE trained
+    assert [p.name for p in store.root.glob("*_bce_*.json")] == []  # not copied either
+    frame = experiments.run_grid("othergrid", "tinyprof", results_dir=tiny / "res", train=False, progress=False)
+    assert set(frame["loss"]) == {"bce", "cce"} and set(frame["ablation"]) == {"mine"}
+    monkeypatch.setitem(PROFILES, "otherprof", Profile("otherprof", "test profile"))
+    elsewhere = runner.Store(tiny / "res", "otherprof", "othergrid")
+    assert elsewhere.records() == {}
+
+
 def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch):
     """A cell killed after 2 of its epochs resumes there on the next run (2 sessions in its provenance) and
     stores the same metrics and curve as an uninterrupted run; its checkpoint is removed once the record lands."""
