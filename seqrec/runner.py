@@ -76,11 +76,10 @@ class Store:
         A configuration is one run whichever grid asks for it: a key missing here (or only an error here) is taken
         from the other grids of the same profile (sibling folders), e.g. Table 3's SASRec cells are Table 2's
         Beauty runs. Tables always label a run with the cell that shows it, not with the grid that ran it."""
+        from .experiments import GRIDS
+
         out = self._read(self.root)
-        parent = self.root.parent
-        siblings = sorted(p for p in parent.iterdir() if p.is_dir() and p != self.root and not p.name.startswith(".")) \
-            if parent.is_dir() else []
-        for folder in siblings:
+        for folder in (self.root.parent / name for name in sorted(GRIDS) if name != self.grid):
             for key, run in self._read(folder).items():
                 if out.get(key, {}).get("status") != "ok" and run.get("status") == "ok":
                     out[key] = run

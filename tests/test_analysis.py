@@ -143,6 +143,7 @@ def test_not_run_reasons():
     r = analysis.not_run_reasons(c, planned, "smoke", "none")
     assert list(r[:2]) == ["", ""]
     assert "not in the results store" in r[2] and "train=none" in r[2]
+    assert "compute" in analysis.not_run_reasons(c, planned, "paper", "none")[2]
     assert "not part of the smoke profile's grid" in r[3]
 
 
@@ -219,3 +220,69 @@ def test_styled_writes_not_run_for_missing_values():
     assert "not run" in html and "0.5000" in html and "0.0164<" in html and ">x<" in html and "cap" in html
     note = analysis.table_or_reason(pd.DataFrame(), "Ties", "no such runs")
     assert "Not run: Ties" in note.data and "no such runs" in note.data
+
+
+# --------------------------------------------------------------------------- claims and discrepancies
+def _cell(dataset, model, kind, loss, metric, reported, reproduced, std=np.nan, n=1):
+    return {"dataset": dataset, "model": model, "loss_kind": kind, "loss": loss, "metric": metric, "reported": reported,
+            "reproduced": reproduced, "reproduced_std": std, "n_seeds": n if not np.isnan(reproduced) else 0}
+
+
+def _claim_cells():
+    return pd.DataFrame([
+        _cell("LastFM", "GRU4Rec", "original", "CE", "HIT@10", 0.03, 0.02),
+        _cell("LastFM", "GRU4Rec", "improved", "CCE", "HIT@10", 0.05, 0.04),           # holds, one seed
+        _cell("LastFM", "SASRec", "original", "BCE", "HIT@10", 0.04, 0.060, 0.010, 3),
+        _cell("LastFM", "SASRec", "improved", "CCE", "HIT@10", 0.06, 0.055, 0.004, 3),  # CCE lower: does not hold
+        _cell("Beauty", "SASRec", "original", "BCE", "HIT@10", 0.05, 0.05, 0.001, 3),
+        _cell("Beauty", "SASRec", "improved", "CCE", "HIT@10", 0.09, 0.09, 0.002, 3),   # holds, beyond 2 std
+        _cell("Yelp", "SASRec", "original", "BCE", "HIT@10", 0.02, np.nan),
+        _cell("Yelp", "SASRec", "improved", "CCE", "HIT@10", 0.03, 0.03),               # one side missing
+    ])
+
+
+def test_claims_verdicts_and_noise():
+    t = analysis.claims(_claim_cells()).set_index(["dataset", "model"])
+    assert t.loc[("LastFM", "GRU4Rec"), "verdict"] == "holds"
+    assert t.loc[("LastFM", "GRU4Rec"), "difference"] == pytest.approx(0.02)
+    assert t.loc[("LastFM", "GRU4Rec"), "beyond seed noise"] == "one seed"
+    assert t.loc[("LastFM", "SASRec"), "verdict"] == "does not hold"
+    assert t.loc[("LastFM", "SASRec"), "beyond seed noise"] == "no"  # |−0.005| <= 2 × 0.010
+    assert t.loc[("LastFM", "SASRec"), "ours original"] == "0.0600 ± 0.0100 (3 seeds)"
+    assert t.loc[("Beauty", "SASRec"), "verdict"] == "holds" and t.loc[("Beauty", "SASRec"), "beyond seed noise"] == "yes"
+    assert t.loc[("Yelp", "SASRec"), "verdict"] == "not run" and t.loc[("Yelp", "SASRec"), "ours original"] == "not run"
+    assert bool(t["paper: CCE better"].all())
+    counts = analysis.claim_counts(analysis.claims(_claim_cells()))
+    assert list(counts.index) == list(analysis.CLAIM_VERDICTS) and list(counts.pairs) == [2, 1, 1]
+
+
+def test_discrepancy_reasons_check_seeds_and_patience():
+    c = pd.DataFrame([
+        _cell("LastFM", "SASRec", "improved", "CCE", "NDCG@10", 0.0354, 0.0254),             # worse, one seed
+        _cell("LastFM", "SASRec", "original", "BCE", "NDCG@10", 0.0223, 0.0342, 0.0075, 3),  # within mean ± 2 std
+        _cell("LastFM", "GRU4Rec", "original", "CE", "NDCG@10", 0.0171, 0.0250),             # nothing explains it
+        _cell("LastFM", "GRU4Rec", "improved", "CCE", "NDCG@10", 0.0262, 0.0272),            # reproduced
+    ])
+    c["verdict"] = ["worse", "better", "better", "reproduced"]
+    runs = pd.DataFrame([
+        _run(0.0332, loss="cce", patience=40, ablation="patience", loss_kind="improved"),   # within 10 % of 0.0354
+        _run(0.0399, loss="bce", patience=40, ablation="patience", loss_kind="original"),   # not within 10 % of 0.0223
+    ])
+    r = analysis.discrepancy_reasons(c, runs)
+    assert r[0].startswith("early stopping: with patience 40") and "0.0332" in r[0]
+    assert r[1].startswith("seed variance") and "early stopping" not in r[1]
+    assert r[2].startswith("not investigated")
+    assert r[3] == ""
+
+
+def test_table3_claim():
+    f = pd.DataFrame([_run(0.09, metric="full_HIT@10", data="Beauty"),
+                      _run(0.07, metric="full_HIT@10", data="Beauty", model="bert4rec", loss="mlm", paper_model="BERT4Rec"),
+                      _run(0.20, metric="sampled_HIT@10", data="Beauty", seed=1),
+                      _run(0.40, metric="sampled_HIT@10", data="Beauty", seed=2),
+                      _run(0.35, metric="sampled_HIT@10", data="Beauty", model="bert4rec", loss="mlm", paper_model="BERT4Rec")])
+    t = analysis.table3_claim(f)
+    assert t.loc["HIT@10", "verdict"] == "holds"
+    assert t.loc["sampled HIT@10", "SASRec (CCE)"] == pytest.approx(0.30)
+    assert t.loc["sampled HIT@10", "verdict"] == "does not hold"  # 0.30 (mean of two seeds) < 0.35
+    assert t.loc["NDCG@10", "verdict"] == "not run"

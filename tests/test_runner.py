@@ -376,3 +376,30 @@ def test_cli_run_and_report(tiny, capsys):
     assert cli.main(["report", "table2", "--profile", "smoke", "--results-dir", str(tiny / "empty")]) == 0
     out = capsys.readouterr().out
     assert "not run: 80" in out
+
+
+def test_table2_frame_adds_the_seed_runs_of_the_same_cells(tiny, monkeypatch):
+    """analysis.table2_frame: Table 2's runs plus the ``seeds`` ablation's runs, one row per run x metric (the
+    seed-42 run that both grids hold counts once), labelled as Table 2 cells; other ablations are left out."""
+    from seqrec import analysis, paper
+
+    data = tiny / "tiny.txt"
+    base = {"data": str(data), "model": "sasrec", "loss": "cce", **TINY}
+    lab = {"paper_model": "SASRec", "loss_kind": "improved", "paper_loss": "CCE", "variant": "", "negatives": ""}
+    monkeypatch.setitem(GRIDS, "table2", Grid("table2", "t", [(base, {**lab, "grid": "table2", "ablation": ""})]))
+    monkeypatch.setitem(GRIDS, "ablations", Grid("ablations", "a", [
+        ({**base, "seed": s}, {**lab, "grid": "ablations", "ablation": "seeds"}) for s in (42, 43)] + [
+        ({**base, "patience": 1}, {**lab, "grid": "ablations", "ablation": "patience"})]))
+    for g in ("table2", "ablations"):
+        experiments.run_grid(g, "tinyprof", results_dir=tiny / "res", executor="inprocess", progress=False)
+    f = analysis.table2_frame("tinyprof", train="none", results_dir=tiny / "res")
+    ndcg = f[f.metric == "full_NDCG@10"]
+    assert sorted(ndcg.seed) == [42, 43] and set(ndcg.ablation) == {""}
+    assert f.groupby("key").metric.count().nunique() == 1  # each run once
+    one = analysis.grid_frame("table2", "tinyprof", train="none", results_dir=tiny / "res")
+    assert len(f) == 2 * len(one)
+    # through compare: the cell is the mean over both seeds
+    frame = f.assign(data="LastFM")
+    c = paper.compare(frame, "table2")
+    cell = c[(c.dataset == "LastFM") & (c.model == "SASRec") & (c.loss_kind == "improved") & (c.metric == "NDCG@10")].iloc[0]
+    assert cell.n_seeds == 2 and cell.reproduced == pytest.approx(ndcg.value.mean())
