@@ -165,6 +165,15 @@ def ensure_pretrained(config: TrainConfig, *, dataset: data_mod.SequenceData | N
     return path
 
 
+def summary(path: Path) -> dict:
+    """What a finetuned run's record keeps of its pretraining: the checkpoint's name, epochs, seconds (summed over
+    resumed sessions) and the last epoch's four losses."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    last = saved["curve"][-1] if saved["curve"] else {}
+    return {"checkpoint": Path(path).name, "epochs": saved["epochs_done"], "seconds": saved["seconds"],
+            "final_losses": {k: v for k, v in last.items() if k not in ("epoch", "elapsed")}}
+
+
 def _command(config: TrainConfig) -> str:
     parts = [f"seqrec pretrain --data {config.data} --epochs {pretrain_epochs(config)} --seed {config.seed}"]
     if config.max_users is not None:

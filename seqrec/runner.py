@@ -139,14 +139,15 @@ def execute_cell(payload: dict) -> dict:
     t0 = time.perf_counter()
     try:
         config = TrainConfig.from_dict(payload["config"])  # validates the model name now
+        extra = {}
         if config.model == "s3rec":
-            from .pretrain import ensure_pretrained
+            from . import pretrain
 
-            ensure_pretrained(config, progress=False)
+            extra["pretraining"] = pretrain.summary(pretrain.ensure_pretrained(config, progress=False))
         from . import trainer
 
         result = trainer.train(config, checkpoint=payload.get("checkpoint"), progress=False)
-        return {**result, **head, "status": "ok"}
+        return {**result, **extra, **head, "status": "ok"}
     except Exception as exc:  # noqa: BLE001  crash isolation: the cell fails, the grid goes on
         config = make_config(payload["config"]) if payload["config"].get("model") else None
         message = (str(exc).splitlines() or [""])[0] or type(exc).__name__

@@ -239,6 +239,25 @@ def test_s3rec_checkpoint_resume_and_finetuning_start(rule_dataset):
         models.build(config, NR + 5)  # another item count: the checkpoint belongs to other data
 
 
+def test_s3rec_cell_records_its_pretraining(rule_dataset):
+    """A runner cell of S3-Rec pretrains (or finds the checkpoint), finetunes, and keeps in its record the
+    pretraining's epochs, summed seconds and last losses (read back from the checkpoint)."""
+    from seqrec import runner
+
+    config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2},
+                         **{**SMALL, "epochs": 1})
+    payload = {"config": config.to_dict(), "labels": {}, "grid": "g", "profile": "p"}
+    record = runner.execute_cell(payload)
+    assert record["status"] == "ok", record.get("error")
+    saved = torch.load(pretrain.checkpoint_path(config), weights_only=False)
+    pre = record["pretraining"]
+    assert pre["epochs"] == 2 and pre["checkpoint"] == pretrain.checkpoint_path(config).name
+    assert pre["seconds"] == pytest.approx(saved["curve"][-1]["elapsed"]) and pre["seconds"] > 0
+    assert set(pre["final_losses"]) == {"aap", "mip", "map", "sp"}
+    assert pre["final_losses"]["sp"] == pytest.approx(saved["curve"][1]["sp"])
+    assert "pretraining" not in runner.execute_cell({**payload, "config": {**payload["config"], "model": "sasrec"}})
+
+
 def test_cli_pretrain_then_train_finds_the_checkpoint(rule_dataset, capsys):
     from seqrec import cli
 
