@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -114,6 +115,38 @@ def table2_frame(profile: str, *, train: str = "missing", datasets=None, seeds=N
         return t2
     both = pd.concat(frames, ignore_index=True)
     return both.drop_duplicates(["key", "metric"]).reset_index(drop=True)
+
+
+def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
+    """Compute behind the stored runs of ``profile``, per device and grid: ``runs``, ``wall hours`` (provenance wall
+    time, summed over resumed sessions; each stored file counts, a configuration that was run twice counts twice),
+    ``train hours`` (training epochs only) and ``pretraining hours`` (S3-Rec, once per checkpoint). Error records
+    are left out."""
+    from . import experiments, results
+
+    rows, pretrain_seen = [], set()
+    for grid in experiments.GRIDS:
+        folder = Path(results_dir) / profile / grid
+        if not folder.is_dir():
+            continue
+        for run in results.load_runs(folder):
+            if run.get("status", "ok") != "ok":
+                continue
+            prov = run.get("provenance", {})
+            pre = run.get("pretraining") or {}
+            pre_seconds = 0.0
+            if pre and pre.get("checkpoint") not in pretrain_seen:
+                pretrain_seen.add(pre.get("checkpoint"))
+                pre_seconds = float(pre.get("seconds") or 0.0)
+            rows.append({"device": prov.get("device") or "unknown", "grid": grid, "wall": float(prov.get("wall_seconds") or 0.0),
+                         "train": float(run.get("train_seconds") or 0.0), "pretraining": pre_seconds})
+    if not rows:
+        return pd.DataFrame(columns=["runs", "wall hours", "train hours", "pretraining hours"])
+    f = pd.DataFrame(rows)
+    g = f.groupby(["device", "grid"])
+    out = pd.DataFrame({"runs": g.size(), "wall hours": g.wall.sum() / 3600, "train hours": g.train.sum() / 3600,
+                        "pretraining hours": g.pretraining.sum() / 3600})
+    return out
 
 
 def planned_cells(grid: str, profile: str) -> pd.DataFrame:

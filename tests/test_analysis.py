@@ -286,3 +286,25 @@ def test_table3_claim():
     assert t.loc["sampled HIT@10", "SASRec (CCE)"] == pytest.approx(0.30)
     assert t.loc["sampled HIT@10", "verdict"] == "does not hold"  # 0.30 (mean of two seeds) < 0.35
     assert t.loc["NDCG@10", "verdict"] == "not run"
+
+
+def test_compute_spent_sums_by_device_and_grid(tmp_path):
+    def record(device, wall, train, pre=None, status="ok"):
+        r = {"config": {"data": "LastFM"}, "metrics": {"full_HIT@10": 0.1}, "status": status, "train_seconds": train,
+             "provenance": {"device": device, "wall_seconds": wall}}
+        return {**r, "pretraining": pre} if pre else r
+
+    runs = {"table2": [record("cpu", 3600, 1800), record("gpu", 360, 300, {"checkpoint": "a.pt", "seconds": 720}),
+                       record("gpu", 360, 300, {"checkpoint": "a.pt", "seconds": 720}),  # same pretraining: once
+                       record("gpu", 9999, 9999, status="error")],
+            "ablations": [record("cpu", 1800, 900)]}
+    for grid, records in runs.items():
+        (tmp_path / "p" / grid).mkdir(parents=True)
+        for i, r in enumerate(records):
+            results.save(r, tmp_path / "p" / grid / f"r{i}.json")
+    t = analysis.compute_spent("p", results_dir=tmp_path)
+    assert t.loc[("cpu", "table2"), "wall hours"] == pytest.approx(1.0)
+    assert t.loc[("cpu", "ablations"), "train hours"] == pytest.approx(0.25)
+    assert t.loc[("gpu", "table2"), "runs"] == 2 and t.loc[("gpu", "table2"), "wall hours"] == pytest.approx(0.2)
+    assert t.loc[("gpu", "table2"), "pretraining hours"] == pytest.approx(0.2)
+    assert analysis.compute_spent("nothing", results_dir=tmp_path).empty
