@@ -193,6 +193,10 @@ def _ablations() -> Grid:
     # patience change the verdict?
     for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE")):
         specs.append(({**base, "loss": loss, "patience": 40}, _labels(g, "SASRec", name, kind, ablation="patience")))
+    # the same for S3-Rec (its finetuning is SASRec's, from the pretrained encoder)
+    s3 = {**base, "model": "s3rec", "model_options": {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}, "patience": 40}
+    for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE")):
+        specs.append(({**s3, "loss": loss}, _labels(g, "S3Rec", name, kind, ablation="patience")))
     # seeds: SASRec BCE vs CCE on the five datasets, three seeds
     for data in DATASETS:
         for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE")):
