@@ -277,6 +277,26 @@ def claims(compared: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def claims_in_words(claims_table: pd.DataFrame) -> str:
+    """One plain sentence per verdict from :func:`claims`: which (dataset, model) pairs hold or do not, with the
+    metrics and, where there are seeds, whether the difference exceeds the seed noise. Empty when nothing ran."""
+    ran = claims_table[claims_table["verdict"] != "not run"]
+    lines = []
+    for verdict in ("holds", "does not hold"):
+        part = ran[ran["verdict"] == verdict]
+        if part.empty:
+            continue
+        items = []
+        for (d, m), g in part.groupby(["dataset", "model"], sort=False):
+            noise = set(g["beyond seed noise"])
+            note = "" if noise <= {"one seed"} else (", beyond seed noise" if noise == {"yes"} else
+                                                       ", within seed noise" if noise == {"no"} else ", partly within seed noise")
+            items.append(f"{m} on {d} ({', '.join(g['metric'])}{note})")
+        lead = "CCE beats the original loss for" if verdict == "holds" else "CCE does not beat the original loss for"
+        lines.append(f"{lead} {'; '.join(items)}.")
+    return " ".join(lines)
+
+
 def claim_counts(claims_table: pd.DataFrame) -> pd.DataFrame:
     """Number of (dataset, model, metric) pairs per claim verdict, in :data:`CLAIM_VERDICTS` order."""
     counts = claims_table["verdict"].value_counts().reindex(list(CLAIM_VERDICTS), fill_value=0)

@@ -308,3 +308,10 @@ def test_compute_spent_sums_by_device_and_grid(tmp_path):
     assert t.loc[("gpu", "table2"), "runs"] == 2 and t.loc[("gpu", "table2"), "wall hours"] == pytest.approx(0.2)
     assert t.loc[("gpu", "table2"), "pretraining hours"] == pytest.approx(0.2)
     assert analysis.compute_spent("nothing", results_dir=tmp_path).empty
+
+
+def test_claims_in_words():
+    text = analysis.claims_in_words(analysis.claims(_claim_cells()))
+    assert text == ("CCE beats the original loss for GRU4Rec on LastFM (HIT@10); SASRec on Beauty (HIT@10, beyond seed noise). "
+                    "CCE does not beat the original loss for SASRec on LastFM (HIT@10, within seed noise).")
+    assert analysis.claims_in_words(analysis.claims(_claim_cells().iloc[6:])) == ""
