@@ -43,6 +43,23 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_progress(args) -> int:
+    from .experiments import get_profile
+    from .runner import partial_progress
+
+    get_profile(args.profile)
+    rows = partial_progress(args.results_dir, args.profile)
+    if not rows:
+        print(f"no cell of the {args.profile} profile is training or interrupted (nothing in "
+              f"{Path(args.results_dir) / args.profile / '.partial'})")
+        return 0
+    for r in rows:
+        best = "-" if r["best"] is None else f"{r['best']:.4f}"
+        print(f"{r['grid']}/{r['run']}: epoch {r['epoch']}, best {best} at epoch {r['best_epoch']} "
+              f"({r['bad']} since), {r['train_seconds'] / 60:.1f} min of training")
+    return 0
+
+
 def cmd_pretrain(args) -> int:
     import dataclasses
 
@@ -189,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="override the profile's device (auto, cpu, cuda); not part of the key")
     run.add_argument("--quiet", action="store_true", help="no per-cell lines")
     run.set_defaults(func=cmd_run)
+    progress = sub.add_parser("progress", help="the cells of a profile that are training or were interrupted: "
+                              "epochs done, best epoch, training time (from their per-epoch checkpoints)")
+    progress.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default: paper)")
+    progress.add_argument("--results-dir", default="results", help="the store's root folder (default: results)")
+    progress.set_defaults(func=cmd_progress)
     report = sub.add_parser("report", help="print the stored results of a grid next to the paper's numbers")
     grid_options(report)
     report.set_defaults(func=cmd_report)

@@ -122,6 +122,24 @@ class Store:
         return pd.concat(frames, ignore_index=True)
 
 
+def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]:
+    """The cells of ``profile`` interrupted or training now: one dict per per-epoch checkpoint under
+    ``<results_dir>/<profile>/.partial/`` with ``grid, run`` (the result file's stem), ``epoch, best_epoch, best``
+    (the monitored value), ``bad`` (epochs since the best) and ``train_seconds``."""
+    import torch
+
+    rows = []
+    for path in sorted((Path(results_dir) / profile / ".partial").glob("*/*.pt")):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)["state"]
+        except Exception as exc:  # noqa: BLE001  a checkpoint being replaced right now, or a foreign file
+            warnings.warn(f"skipping {path}: {type(exc).__name__}", stacklevel=2)
+            continue
+        rows.append({"grid": path.parent.name, "run": path.stem, "epoch": state["epoch"], "best_epoch": state["best_epoch"],
+                     "best": state["best"], "bad": state["bad"], "train_seconds": state["train_seconds"]})
+    return rows
+
+
 # --------------------------------------------------------------------------- one cell
 def _payload(cell, grid: str, profile: str) -> dict:
     return {"config": cell.config.to_dict(), "labels": dict(cell.labels), "grid": grid, "profile": profile}

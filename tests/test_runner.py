@@ -4,6 +4,8 @@ Training uses a tiny synthetic dataset in the S3-Rec format and a test grid regi
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from seqrec import experiments, runner
+from seqrec import cli, experiments, runner
 from seqrec.errors import SeqrecError
 from seqrec.experiments import GRIDS, PROFILES, Grid, Profile
 
@@ -326,8 +328,14 @@ def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch)
     monkeypatch.setattr(t, "save_checkpoint", real_save)
     partial = store.partial(one[0].config)
     assert saved[-1] == partial and partial.exists() and store.records() == {}
+    progress = runner.partial_progress(tiny / "res", "tinyprof")
+    assert [(p["grid"], p["run"], p["epoch"]) for p in progress] == [("tinygrid", partial.stem, 2)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["progress", "--profile", "tinyprof", "--results-dir", str(tiny / "res")]) == 0
+    assert out.getvalue().startswith(f"tinygrid/{partial.stem}: epoch 2, best ")
     counts = runner.execute(one, store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
-    assert counts["ran"] == 1 and not partial.exists()
+    assert counts["ran"] == 1 and not partial.exists() and runner.partial_progress(tiny / "res", "tinyprof") == []
     record = next(iter(store.records().values()))
     assert record["metrics"] == reference["metrics"]
     assert [p["train_loss"] for p in record["curve"]] == [p["train_loss"] for p in reference["curve"]]
