@@ -347,6 +347,28 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.Series
     return pd.Series(reasons, index=compared.index, name="likely reason")
 
 
+def table3_against_table2(table2_reported: pd.DataFrame, table3_reported: pd.DataFrame, frame: pd.DataFrame,
+                          dataset: str = "Beauty") -> pd.DataFrame:
+    """The paper reports SASRec on Beauty twice (Table 2 and Table 3, full ranking); where the two disagree, a
+    Table 3 verdict measures the disagreement as much as our run. One row per (system, metric): the Table 2 value,
+    the Table 3 value, their relative difference, and our value (mean over seeds of ``frame``, e.g. the table3 runs)."""
+    rows = []
+    for loss, kind in (("BCE", "original"), ("CCE", "improved")):
+        for metric in ("HIT@10", "NDCG@10"):
+            t2 = table2_reported[(table2_reported.dataset == dataset) & (table2_reported.model == "SASRec")
+                                 & (table2_reported.loss_kind == kind) & (table2_reported.metric == metric)]["value"]
+            t3 = table3_reported[(table3_reported.dataset == dataset) & (table3_reported.system == f"SASRec ({loss})")
+                                 & (table3_reported.metric == metric)]["value"]
+            ours = frame[(frame["data"] == dataset) & (frame["paper_model"] == "SASRec") & (frame["loss"] == loss.lower())
+                         & (frame["metric"] == f"full_{metric}")]["value"] if len(frame) else []
+            a = float(t2.iloc[0]) if len(t2) else np.nan
+            b = float(t3.iloc[0]) if len(t3) else np.nan
+            rows.append({"system": f"SASRec ({loss})", "metric": metric, "paper Table 2": a, "paper Table 3": b,
+                         "Table 3 vs Table 2": (b - a) / a if a else np.nan,
+                         "ours": float(np.mean(ours)) if len(ours) else np.nan})
+    return pd.DataFrame(rows).set_index(["system", "metric"])
+
+
 def table3_claim(frame: pd.DataFrame, dataset: str = "Beauty") -> pd.DataFrame:
     """The paper's claim "SASRec with CCE beats BERT4Rec" on our ``table3`` runs: one row per metric (full and
     sampled HIT@10, NDCG@10) with both values (means over seeds) and whether it holds; "not run" if either is

@@ -321,3 +321,17 @@ def test_claims_in_words():
     assert text == ("CCE beats the original loss for GRU4Rec on LastFM (HIT@10); SASRec on Beauty (HIT@10, beyond seed noise). "
                     "CCE does not beat the original loss for SASRec on LastFM (HIT@10, within seed noise).")
     assert analysis.claims_in_words(analysis.claims(_claim_cells().iloc[6:])) == ""
+
+
+def test_table3_against_table2():
+    t2 = pd.DataFrame({"dataset": ["Beauty", "Beauty"], "metric": ["HIT@10", "HIT@10"], "model": ["SASRec", "SASRec"],
+                       "loss_kind": ["original", "improved"], "loss": ["BCE", "CCE"], "value": [0.05, 0.09]})
+    t3 = pd.DataFrame({"dataset": ["Beauty", "Beauty", "ML-1M"], "metric": ["HIT@10"] * 3,
+                       "system": ["SASRec (BCE)", "SASRec (CCE)", "SASRec (BCE)"], "value": [0.025, 0.09, 0.2]})
+    f = pd.DataFrame([_run(0.06, metric="full_HIT@10", data="Beauty", loss="bce"),
+                      _run(0.04, metric="full_HIT@10", data="Beauty", loss="bce", seed=2)])
+    t = analysis.table3_against_table2(t2, t3, f)
+    assert t.loc[("SASRec (BCE)", "HIT@10"), "Table 3 vs Table 2"] == pytest.approx(-0.5)
+    assert t.loc[("SASRec (BCE)", "HIT@10"), "ours"] == pytest.approx(0.05)
+    assert t.loc[("SASRec (CCE)", "HIT@10"), "Table 3 vs Table 2"] == pytest.approx(0.0)
+    assert np.isnan(t.loc[("SASRec (CCE)", "HIT@10"), "ours"]) and np.isnan(t.loc[("SASRec (CCE)", "NDCG@10"), "paper Table 2"])
