@@ -432,8 +432,11 @@ def paired(frame: pd.DataFrame, factor: str, metric: str, compact: bool = True) 
 
 
 def seed_summary(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean, std (ddof=1) and number of seeds per (data, model, loss, variant) for ``metric``."""
+    """Mean, std (ddof=1) and number of seeds per (data, model, loss, variant) for ``metric``. A run that appears
+    more than once (one configuration shown by two grids: same ``key``) counts once."""
     sel = frame[frame.metric == metric].copy()
+    if "key" in sel:
+        sel = sel.drop_duplicates(["key", "metric"])
     sel["variant"] = sel["variant"].fillna("").astype(str)
     g = sel.groupby(["data", "model", "loss", "variant"], dropna=False)
     return pd.DataFrame({"mean": g.value.mean(), "std": g.value.std(ddof=1), "seeds": g.seed.nunique()})

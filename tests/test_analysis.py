@@ -166,8 +166,9 @@ def test_paired_matches_runs_differing_in_one_setting():
 
 
 def test_seed_summary_and_noise():
-    f = pd.DataFrame([_run(v, seed=s) for v, s in ((0.05, 1), (0.06, 2), (0.07, 3))]
-                     + [_run(v, loss="bce", seed=s) for v, s in ((0.02, 1), (0.03, 2), (0.025, 3))])
+    f = pd.DataFrame([_run(v, seed=s, key=f"c{s}") for v, s in ((0.05, 1), (0.06, 2), (0.07, 3))]
+                     + [_run(v, loss="bce", seed=s, key=f"b{s}") for v, s in ((0.02, 1), (0.03, 2), (0.025, 3))]
+                     + [_run(0.07, seed=3, key="c3", ablation="seeds")])  # the same run shown by a second grid
     s = analysis.seed_summary(f, "full_NDCG@10")
     assert s.loc[("LastFM", "sasrec", "cce", ""), "mean"] == pytest.approx(0.06)
     assert s.loc[("LastFM", "sasrec", "cce", ""), "std"] == pytest.approx(0.01)
