@@ -268,8 +268,9 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
         raise SeqrecError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
     unique = {c.config.key() for c in cells}
     missing = _unique_missing(cells, store)
+    to_run = {c.config.key() for c in missing}
     for cell in cells:  # a run stored by its worker just before the runner was killed keeps no checkpoint
-        if cell not in missing:
+        if cell.config.key() not in to_run:
             store.partial(cell.config).unlink(missing_ok=True)
     counts = {"total": len(unique), "stored": len(unique) - len(missing), "ran": 0, "errors": 0}
     say = print if progress else (lambda *a, **k: None)

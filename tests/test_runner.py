@@ -310,6 +310,7 @@ def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch)
 
     one = experiments.cells("tinygrid", "tinyprof", {"loss": "bce"})
     one[0].config.epochs, one[0].config.patience = 5, 5
+    twin = experiments.Cell(one[0].config, {**one[0].labels, "ablation": "twin"})  # the same run, shown twice
     clean = runner.Store(tiny / "clean", "tinyprof", "tinygrid")
     runner.execute(one, clean, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
     reference = next(iter(clean.records().values()))
@@ -334,7 +335,7 @@ def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch)
     with contextlib.redirect_stdout(out):
         assert cli.main(["progress", "--profile", "tinyprof", "--results-dir", str(tiny / "res")]) == 0
     assert out.getvalue().startswith(f"tinygrid/{partial.stem}: epoch 2, best ")
-    counts = runner.execute(one, store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
+    counts = runner.execute(one + [twin], store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
     assert counts["ran"] == 1 and not partial.exists() and runner.partial_progress(tiny / "res", "tinyprof") == []
     record = next(iter(store.records().values()))
     assert record["metrics"] == reference["metrics"]
