@@ -197,6 +197,14 @@ def _ablations() -> Grid:
     s3 = {**base, "model": "s3rec", "model_options": {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}, "patience": 40}
     for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE")):
         specs.append(({**s3, "loss": loss}, _labels(g, "S3Rec", name, kind, ablation="patience")))
+    # seeds: GRU4Rec and SR-GNN (the paper's variant) on LastFM, where a cell takes minutes
+    for model, paper_model, loss, kind, name, options in (
+            ("gru4rec", "GRU4Rec", "ce", "original", "CE", {}), ("gru4rec", "GRU4Rec", "cce", "improved", "CCE", {}),
+            ("srgnn", "SR-GNN", "ce", "original", "CE", {}),
+            ("srgnn", "SR-GNN", "cce", "improved", "CCE", {"variant": "authors"})):
+        for seed in (42, 43, 44):
+            specs.append(({**base, "model": model, "loss": loss, "seed": seed, **({"model_options": options} if options else {})},
+                          _labels(g, paper_model, name, kind, variant=options.get("variant", ""), ablation="seeds")))
     # seeds: SASRec BCE vs CCE on the five datasets, three seeds
     for data in DATASETS:
         for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE")):
