@@ -347,6 +347,15 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.Series
     return pd.Series(reasons, index=compared.index, name="likely reason")
 
 
+def discrepancies(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The cells of ``compared`` (Table 2) outside the tolerance (verdict better or worse), with the
+    :func:`discrepancy_reasons` column ``likely reason``, indexed by ``dataset, model, loss, metric``."""
+    off = compared[compared["verdict"].isin(["better", "worse"])].copy()
+    off["likely reason"] = discrepancy_reasons(off, runs)
+    return off.set_index(["dataset", "model", "loss", "metric"])[
+        ["reported", "reproduced", "reproduced_std", "n_seeds", "rel_diff", "verdict", "likely reason"]]
+
+
 def table3_against_table2(table2_reported: pd.DataFrame, table3_reported: pd.DataFrame, frame: pd.DataFrame,
                           dataset: str = "Beauty") -> pd.DataFrame:
     """The paper reports SASRec on Beauty twice (Table 2 and Table 3, full ranking); where the two disagree, a

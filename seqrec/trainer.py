@@ -8,7 +8,6 @@ its ``wall_seconds`` is their sum, its top-level commit and ``peak_memory_mb`` a
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import os
 import time
@@ -132,7 +131,6 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
                                              "from_epoch": state["epoch"], "device": provenance.device_name(device),
                                              "wall_seconds": 0.0})
 
-    n_users = split.train_inputs.shape[0]
     eval_kw = dict(exclude=config.exclude_seen, ties=config.ties, batch_size=config.eval_batch_size, device=device)
     bar = tqdm(range(state["epoch"] + 1, config.epochs + 1), desc=f"{config.model}+{config.loss} on {dataset.name}",
                disable=not progress, initial=state["epoch"], total=config.epochs, unit="epoch")

@@ -280,6 +280,10 @@ def test_discrepancy_reasons_check_seeds_and_patience():
     # both checks possible, neither explains it: 0.0356 is outside 0.0300 ± 0.0020 and 0.0310 is not within 10 %
     assert r[4] == ("not explained by seed variance (mean ± 2 std over 2 seeds is 0.0280–0.0320); "
                     "nor by early stopping (with patience 40 the cell reaches 0.0310)")
+    c["rel_diff"] = (c.reproduced - c.reported) / c.reported
+    off = analysis.discrepancies(c, runs)  # the same reasons, for the off cells only
+    assert list(off["likely reason"]) == [r[0], r[1], r[2], r[4]]
+    assert off.index.names == ["dataset", "model", "loss", "metric"]
 
 
 def test_table3_claim():
