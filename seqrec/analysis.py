@@ -419,6 +419,34 @@ def table3_side_by_side(frame: pd.DataFrame, reported: pd.DataFrame, dataset: st
     return pd.DataFrame(rows, columns=["system", "source", *TABLE3_METRICS.values()]).set_index("system")
 
 
+SAMPLER_SYSTEMS = {("SASRec", "bce"): "SASRec (BCE)", ("SASRec", "cce"): "SASRec (CCE)",
+                   ("BERT4Rec", "mlm"): "BERT4Rec (HuggingFace-based)"}
+
+
+def sampler_check(frame: pd.DataFrame, reported: pd.DataFrame, dataset: str = "Beauty") -> pd.DataFrame:
+    """Which of our two sampled protocols (99 negatives drawn uniformly, ``sampled_*``, or by popularity,
+    BERT4Rec's protocol, ``pop_sampled_*``) lands nearer the paper's sampled Table 3 values? One row per (system,
+    metric) with the reported value, our two values (means over seeds; NaN for a run stored before the popularity
+    metrics existed), each one's relative difference and ``nearer``: "popularity", "uniform" or "not run"."""
+    rows = []
+    for (model, loss), system in SAMPLER_SYSTEMS.items():
+        for metric in ("HIT@10", "NDCG@10"):
+            rep = reported[(reported.dataset == dataset) & (reported.system == system) & (reported.metric == f"sampled {metric}")]
+            value = float(rep.value.iloc[0]) if len(rep) else np.nan
+            ours = {}
+            for prefix in ("sampled_", "pop_sampled_"):
+                sel = frame[(frame["data"] == dataset) & (frame["paper_model"] == model) & (frame["loss"] == loss)
+                            & (frame["metric"] == prefix + metric)]["value"] if len(frame) else []
+                ours[prefix] = float(np.mean(sel)) if len(sel) else np.nan
+            uni, pop = ours["sampled_"], ours["pop_sampled_"]
+            nearer = ("not run" if np.isnan(uni) or np.isnan(pop) or np.isnan(value)
+                      else "popularity" if abs(pop - value) < abs(uni - value) else "uniform")
+            rows.append({"system": system, "metric": f"sampled {metric}", "reported": value, "uniform (ours)": uni,
+                         "uniform vs reported": (uni - value) / value, "popularity (ours)": pop,
+                         "popularity vs reported": (pop - value) / value, "nearer": nearer})
+    return pd.DataFrame(rows).set_index(["system", "metric"])
+
+
 # --------------------------------------------------------------------------- ablations and seeds
 DESCRIPTORS = ("data", "model", "loss", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties", "variant", "seed",
                "epochs", "patience", "batch_size")

@@ -284,6 +284,42 @@ def sample_negatives(data: SequenceData, seed: int, n: int = NUM_SAMPLED_NEGATIV
     return out
 
 
+def item_popularity(data: SequenceData) -> np.ndarray:
+    """(N + 1,) interactions per item over every user's whole sequence (index 0, the padding, counts 0)."""
+    counts = np.zeros(data.num_items + 1, dtype=np.int64)
+    for seq in data.sequences:
+        np.add.at(counts, np.asarray(seq, dtype=np.int64), 1)
+    return counts
+
+
+def popularity_negatives(data: SequenceData, seed: int, n: int = NUM_SAMPLED_NEGATIVES) -> np.ndarray:
+    """(U, n) items each user never interacted with, drawn without replacement with probability proportional to
+    :func:`item_popularity` (BERT4Rec's sampled protocol), fixed by ``seed``. An item never interacted with is never
+    drawn; a user with fewer than ``n`` unseen items of non-zero popularity is an error."""
+    counts = item_popularity(data)
+    cdf = np.cumsum(counts[1:]).astype(np.float64)
+    cdf /= cdf[-1]
+    popular = int((counts[1:] > 0).sum())
+    rng = np.random.default_rng([seed, 1])  # a stream of its own: not the uniform negatives' draws
+    out = np.empty((data.num_users, n), dtype=np.int64)
+    for row, seq in enumerate(data.sequences):
+        if popular - len(set(seq)) < n:
+            raise SeqrecError(f"user {data.user_ids[row]} has seen too many items to sample {n} popularity negatives")
+        chosen: list[int] = []
+        taken = set(seq)
+        while len(chosen) < n:
+            draws = np.searchsorted(cdf, rng.random(2 * n), side="right") + 1  # item i with P = count_i / total
+            for item in draws:
+                item = int(item)
+                if item not in taken:
+                    taken.add(item)
+                    chosen.append(item)
+                    if len(chosen) == n:
+                        break
+        out[row] = chosen
+    return out
+
+
 def evaluation_negatives(data: SequenceData, seed: int) -> torch.Tensor:
     """The 99 sampled-evaluation negatives per user: ``<NAME>_sample.txt`` when it exists, else sampled with ``seed``.
 
@@ -300,6 +336,13 @@ def evaluation_negatives(data: SequenceData, seed: int) -> torch.Tensor:
             return torch.as_tensor(read_negative_samples(path, data))
     room = data.num_items - max(len(set(s)) for s in data.sequences)
     return torch.as_tensor(sample_negatives(data, seed, min(NUM_SAMPLED_NEGATIVES, room)))
+
+
+def evaluation_popularity_negatives(data: SequenceData, seed: int) -> torch.Tensor:
+    """The 99 popularity-sampled evaluation negatives per user (:func:`popularity_negatives`); in a catalog too
+    small for 99 (toy data), as many as the most active user can have."""
+    room = int((item_popularity(data)[1:] > 0).sum()) - max(len(set(s)) for s in data.sequences)
+    return torch.as_tensor(popularity_negatives(data, seed, min(NUM_SAMPLED_NEGATIVES, room)))
 
 
 # --------------------------------------------------------------------------- statistics and import

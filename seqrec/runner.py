@@ -94,6 +94,11 @@ class Store:
         (outside the grid's folder; ``.partial/`` is git-ignored), removed once its record is stored."""
         return self.root.parent / ".partial" / self.grid / self.path(config).with_suffix(".pt").name
 
+    def model(self, config) -> Path:
+        """The best epoch's weights of ``config``'s stored run, for evaluation-only checks later:
+        ``<results_dir>/<profile>/.models/<grid>/`` (git-ignored, like ``.partial/``)."""
+        return self.root.parent / ".models" / self.grid / self.path(config).with_suffix(".pt").name
+
     def write(self, record: dict) -> Path:
         from .experiments import make_config
 
@@ -164,7 +169,8 @@ def execute_cell(payload: dict) -> dict:
             extra["pretraining"] = pretrain.summary(pretrain.ensure_pretrained(config, progress=False))
         from . import trainer
 
-        result = trainer.train(config, checkpoint=payload.get("checkpoint"), progress=False)
+        result = trainer.train(config, checkpoint=payload.get("checkpoint"), model_out=payload.get("model_out"),
+                               progress=False)
         return {**result, **extra, **head, "status": "ok"}
     except Exception as exc:  # noqa: BLE001  crash isolation: the cell fails, the grid goes on
         config = make_config(payload["config"]) if payload["config"].get("model") else None
@@ -298,7 +304,8 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
             pass
         try:
             for i, cell in enumerate(missing, 1):
-                payload = {**_payload(cell, grid, profile), "checkpoint": str(store.partial(cell.config))}
+                payload = {**_payload(cell, grid, profile), "checkpoint": str(store.partial(cell.config)),
+                           "model_out": str(store.model(cell.config))}
                 invalid = _invalid(payload)
                 if invalid is not None:  # e.g. a model not registered: no need for a process to say so
                     record = _error_record(payload, invalid)

@@ -32,26 +32,32 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 @torch.no_grad()
 def evaluate(model: models.SequentialRecommender, inputs: torch.Tensor, targets: torch.Tensor, seen: torch.Tensor,
-             negatives: torch.Tensor | None = None, *, exclude: str = "-inf", ties: str = "pessimistic",
-             batch_size: int = 1024, device: torch.device | str = "cpu") -> dict[str, float]:
-    """Full-ranking (``full_*``) and, with ``negatives``, sampled (``sampled_*``) metrics of next-item prediction.
+             negatives: torch.Tensor | dict[str, torch.Tensor] | None = None, *, exclude: str = "-inf",
+             ties: str = "pessimistic", batch_size: int = 1024, device: torch.device | str = "cpu") -> dict[str, float]:
+    """Full-ranking (``full_*``) and, with ``negatives``, sampled metrics of next-item prediction.
 
-    inputs: (U, L); targets: (U,); seen: (U, S) items excluded from full ranking; negatives: (U, 99).
+    inputs: (U, L); targets: (U,); seen: (U, S) items excluded from full ranking; negatives: (U, 99), giving
+    ``sampled_*``, or a dict ``{prefix: (U, k)}`` of negative sets, one group of metrics per prefix (e.g.
+    ``{"sampled_": uniform, "pop_sampled_": popularity}``).
     """
+    if negatives is None:
+        negatives = {}
+    elif isinstance(negatives, torch.Tensor):
+        negatives = {"sampled_": negatives}
     was_training = model.training
     model.eval()
-    full, sampled = [], []
+    full, sampled = [], {prefix: [] for prefix in negatives}
     for start in range(0, inputs.shape[0], batch_size):
         rows = slice(start, start + batch_size)
         t = targets[rows].to(device)
         scores = model.score_all(inputs[rows].to(device)).float()
         full.append(metrics.full_ranks(scores, t, seen[rows].to(device), exclude=exclude, ties=ties).cpu())
-        if negatives is not None:
-            sampled.append(metrics.sampled_ranks(scores, t, negatives[rows].to(device), ties=ties).cpu())
+        for prefix, negs in negatives.items():
+            sampled[prefix].append(metrics.sampled_ranks(scores, t, negs[rows].to(device), ties=ties).cpu())
     model.train(was_training)
     out = metrics.metrics_from_ranks(torch.cat(full), prefix="full_")
-    if negatives is not None:
-        out.update(metrics.metrics_from_ranks(torch.cat(sampled), prefix="sampled_"))
+    for prefix, ranks in sampled.items():
+        out.update(metrics.metrics_from_ranks(torch.cat(ranks), prefix=prefix))
     return out
 
 
@@ -93,9 +99,25 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[models.SequentialRecommender, TrainConfig]:
+    """The model saved by ``train(..., model_out=path)``, in eval mode, and its configuration."""
+    path = Path(path)
+    if not path.exists():
+        raise SeqrecError(f"missing model file {path}")
+    saved = torch.load(path, map_location=device, weights_only=False)
+    config = TrainConfig.from_dict(saved["config"])
+    model = models.build(config, saved["num_items"]).to(device)
+    model.load_state_dict(saved["model"])
+    return model.eval(), config
+
+
 def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, checkpoint: str | os.PathLike | None = None,
-          progress: bool = True) -> dict:
-    """Train ``config`` to early stopping, restore the best epoch, test once; return the result dict."""
+          model_out: str | os.PathLike | None = None, progress: bool = True) -> dict:
+    """Train ``config`` to early stopping, restore the best epoch, test once; return the result dict.
+
+    ``checkpoint``: per-epoch state to resume from and write to; ``model_out``: where to save the best epoch's
+    weights (``{"key", "config", "num_items", "model"}``, see :func:`load_model`), written atomically.
+    """
     started = dt.datetime.now(dt.timezone.utc)
     git = provenance.git_state()  # at the start: the code that runs, not the tree at the end
     wall0 = time.perf_counter()
@@ -105,7 +127,8 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
 
     dataset = dataset or data_mod.load(config.data, max_users=config.max_users, seed=config.seed)
     split = data_mod.split(dataset, config.max_len)
-    negatives = data_mod.evaluation_negatives(dataset, config.seed)
+    negatives = data_mod.evaluation_negatives(dataset, config.seed)  # uniform (LastFM: the shipped sample file)
+    pop_negatives = data_mod.evaluation_popularity_negatives(dataset, config.seed)  # BERT4Rec's protocol
     model = models.build(config, dataset.num_items).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     spec = losses.get(config.loss)
@@ -171,7 +194,11 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
     best_point = next((p for p in state["curve"] if p["epoch"] == state["best_epoch"]), {})
-    test = evaluate(model, split.test_inputs, split.test_targets, split.test_seen, negatives, **eval_kw)
+    test = evaluate(model, split.test_inputs, split.test_targets, split.test_seen,
+                    {"sampled_": negatives, "pop_sampled_": pop_negatives}, **eval_kw)
+    if model_out:
+        save_checkpoint(Path(model_out), {"key": config.key(), "config": config.to_dict(), "num_items": dataset.num_items,
+                                          "model": {k: v.cpu() for k, v in model.state_dict().items()}})
     epochs_run = state["epoch"]
     sessions = state["sessions"][:-1] + [{**state["sessions"][-1], "wall_seconds": time.perf_counter() - wall0}]
     return {
@@ -187,6 +214,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         "seconds_per_epoch": state["train_seconds"] / max(epochs_run, 1),
         "eval_seconds": state["eval_seconds"],
         "sampled_candidates": 1 + negatives.shape[1],
+        "pop_sampled_candidates": 1 + pop_negatives.shape[1],
         "dataset": {"name": dataset.name, "users": dataset.num_users, "items": dataset.num_items},
         "provenance": {
             **git,

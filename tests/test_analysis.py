@@ -299,6 +299,23 @@ def test_table3_claim():
     assert t.loc["NDCG@10", "verdict"] == "not run"
 
 
+def test_sampler_check_names_the_nearer_protocol():
+    f = pd.DataFrame([_run(0.40, metric="sampled_HIT@10", data="Beauty"),
+                      _run(0.26, metric="pop_sampled_HIT@10", data="Beauty"),
+                      _run(0.50, metric="sampled_HIT@10", data="Beauty", loss="bce"),  # stored before pop metrics
+                      _run(0.33, metric="sampled_HIT@10", data="Beauty", model="bert4rec", loss="mlm", paper_model="BERT4Rec"),
+                      _run(0.31, metric="pop_sampled_HIT@10", data="Beauty", model="bert4rec", loss="mlm", paper_model="BERT4Rec")])
+    reported = pd.DataFrame({"dataset": "Beauty", "system": ["SASRec (CCE)", "SASRec (BCE)", "BERT4Rec (HuggingFace-based)"],
+                             "metric": "sampled HIT@10", "value": [0.25, 0.20, 0.34]})
+    t = analysis.sampler_check(f, reported)
+    cce = t.loc[("SASRec (CCE)", "sampled HIT@10")]
+    assert cce["nearer"] == "popularity"  # |0.26 - 0.25| < |0.40 - 0.25|
+    assert cce["uniform vs reported"] == pytest.approx(0.6) and cce["popularity vs reported"] == pytest.approx(0.04)
+    assert t.loc[("BERT4Rec (HuggingFace-based)", "sampled HIT@10"), "nearer"] == "uniform"  # 0.01 < 0.03
+    assert t.loc[("SASRec (BCE)", "sampled HIT@10"), "nearer"] == "not run"
+    assert t.loc[("SASRec (CCE)", "sampled NDCG@10"), "nearer"] == "not run" and len(t) == 6
+
+
 def test_compute_spent_sums_by_device_and_grid(tmp_path):
     def record(device, wall, train, pre=None, status="ok"):
         r = {"config": {"data": "LastFM"}, "metrics": {"full_HIT@10": 0.1}, "status": status, "train_seconds": train,

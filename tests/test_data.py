@@ -62,6 +62,41 @@ def test_sampled_negatives_are_unseen_distinct_and_seeded(tiny_file):
     assert not np.array_equal(neg, data.sample_negatives(ds, seed=4))
 
 
+def test_item_popularity_counts_interactions():
+    ds = data.SequenceData("pop", [1, 2], [[1, 2, 2, 3], [3, 3, 1]], num_items=5)
+    assert data.item_popularity(ds).tolist() == [0, 2, 2, 3, 0, 0]
+
+
+def test_popularity_negatives_follow_item_counts():
+    # 5000 users have seen items 1-3 only; one more user played item 4 100 times, 5 300 times and 6 600 times, so
+    # a single draw excluding 1-3 picks 4, 5, 6 with probability 0.1, 0.3, 0.6; items 7-8 have no interaction and
+    # are never drawn
+    users = [[1, 2, 3]] * 5000
+    ds = data.SequenceData("pop", list(range(5001)), users + [[4] * 100 + [5] * 300 + [6] * 600], num_items=8)
+    assert data.item_popularity(ds)[4:].tolist() == [100, 300, 600, 0, 0]
+    neg = data.popularity_negatives(ds, seed=0, n=1)
+    assert neg[-1, 0] in (1, 2, 3)
+    share = np.bincount(neg[:5000, 0], minlength=9)[4:] / 5000
+    # binomial std for p = 0.3 over 5000 draws is 0.0065: 0.03 is 4.6 std
+    assert np.allclose(share, [0.1, 0.3, 0.6, 0.0, 0.0], atol=0.03)
+    assert np.array_equal(neg, data.popularity_negatives(ds, seed=0, n=1))
+
+
+def test_popularity_negatives_are_unseen_distinct_seeded_and_bounded(tiny_file):
+    lines = [f"{u} " + " ".join(str(i) for i in range(u, u + 10)) for u in range(1, 150)]
+    ds = data.read_sequences(tiny_file(lines))
+    neg = data.popularity_negatives(ds, seed=3, n=20)
+    assert neg.shape == (ds.num_users, 20)
+    for row, seq in zip(neg, ds.sequences):
+        assert len(set(row)) == 20 and not set(row) & set(seq)
+    assert not np.array_equal(neg, data.popularity_negatives(ds, seed=4, n=20))
+    assert not np.array_equal(neg, data.sample_negatives(ds, seed=3, n=20))  # its own stream, not the uniform draws
+    # 158 items have interactions; a user has seen 10: 148 is the most there is, 149 is an error
+    assert data.popularity_negatives(ds, seed=3, n=148).shape == (ds.num_users, 148)
+    with pytest.raises(SeqrecError, match="too many items to sample 149 popularity negatives"):
+        data.popularity_negatives(ds, seed=3, n=149)
+
+
 def test_real_lastfm_sample_file_is_used(real_data_dir):
     ds = data.load("LastFM")
     neg = data.evaluation_negatives(ds, seed=0)

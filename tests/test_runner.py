@@ -344,6 +344,8 @@ def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch)
     assert out.getvalue().startswith(f"tinygrid/{partial.stem}: epoch 2, best ")
     counts = runner.execute(one + [twin], store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
     assert counts["ran"] == 1 and not partial.exists() and runner.partial_progress(tiny / "res", "tinyprof") == []
+    assert store.model(one[0].config).exists()  # the best weights are kept for evaluation-only checks
+    assert store.model(one[0].config).parent == tiny / "res" / "tinyprof" / ".models" / "tinygrid"
     record = next(iter(store.records().values()))
     assert record["metrics"] == reference["metrics"]
     assert [p["train_loss"] for p in record["curve"]] == [p["train_loss"] for p in reference["curve"]]

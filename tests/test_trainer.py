@@ -30,6 +30,27 @@ def test_sasrec_with_cce_learns_a_sequential_rule():
     assert result["metrics"]["sampled_HIT@1"] > 0.9
 
 
+def test_evaluate_one_metric_group_per_negative_set():
+    ds = rule_dataset(num_users=30)
+    s = data.split(ds, 10)
+    model = trainer.models.build(small_config(), ds.num_items)
+    uniform = data.evaluation_negatives(ds, 0)
+    pop = data.evaluation_popularity_negatives(ds, 0)
+    one = trainer.evaluate(model, s.test_inputs, s.test_targets, s.test_seen, uniform)
+    both = trainer.evaluate(model, s.test_inputs, s.test_targets, s.test_seen, {"sampled_": uniform, "pop_sampled_": pop},
+                            batch_size=7)
+    assert {k: v for k, v in both.items() if not k.startswith("pop_")} == pytest.approx(one)
+    # reference: rank of the target among itself and its popularity negatives, from the model's scores directly
+    with torch.no_grad():
+        scores = model.eval().score_all(s.test_inputs)
+    candidates = torch.cat([s.test_targets[:, None], pop], 1)
+    picked = scores.gather(1, candidates)
+    rank = (picked[:, 1:] >= picked[:, :1]).sum(1) + 1  # pessimistic ties
+    assert both["pop_sampled_HIT@10"] == pytest.approx((rank <= 10).float().mean().item())
+    assert both["pop_sampled_NDCG@10"] == pytest.approx(torch.where(rank <= 10, 1 / torch.log2(rank + 1.0), 0.0).mean().item())
+    assert trainer.train(small_config(epochs=1), dataset=ds, progress=False)["metrics"].keys() == both.keys()
+
+
 def test_same_seed_same_metrics_and_other_seed_differs():
     ds = rule_dataset()
     a = trainer.train(small_config(epochs=3, loss="bce"), dataset=ds, progress=False)
@@ -85,6 +106,20 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     assert [p["train_loss"] for p in resumed["curve"]] == [p["train_loss"] for p in full["curve"]]
     with pytest.raises(SeqrecError, match="belongs to another configuration"):
         trainer.train(small_config(epochs=7, loss="bce"), dataset=ds, checkpoint=ckpt, progress=False)
+
+
+def test_saved_model_reproduces_the_test_metrics(tmp_path):
+    ds = rule_dataset(num_users=40)
+    result = trainer.train(small_config(epochs=2, loss="bce"), dataset=ds, model_out=tmp_path / "m" / "best.pt", progress=False)
+    model, config = trainer.load_model(tmp_path / "m" / "best.pt")
+    assert config.key() == result["key"]
+    s = data.split(ds, config.max_len)
+    again = trainer.evaluate(model, s.test_inputs, s.test_targets, s.test_seen,
+                             {"sampled_": data.evaluation_negatives(ds, config.seed),
+                              "pop_sampled_": data.evaluation_popularity_negatives(ds, config.seed)})
+    assert again == pytest.approx(result["metrics"])
+    with pytest.raises(SeqrecError, match="missing model file"):
+        trainer.load_model(tmp_path / "nope.pt")
 
 
 def test_result_carries_provenance():
