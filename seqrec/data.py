@@ -262,18 +262,17 @@ def split(data: SequenceData, max_len: int = 50) -> Split:
     )
 
 
-def sample_negatives(data: SequenceData, seed: int, n: int = NUM_SAMPLED_NEGATIVES) -> np.ndarray:
-    """(U, n) items each user never interacted with, drawn uniformly without replacement, fixed by ``seed``."""
-    rng = np.random.default_rng(seed)
+def _draw_unseen(data: SequenceData, n: int, draw, drawable: int, what: str) -> np.ndarray:
+    """(U, n): for each user in turn, the first ``n`` distinct items the user never interacted with among the
+    batches ``draw(2 * n)`` (arrays of item ids); ``drawable``: how many items ``draw`` can return at all."""
     out = np.empty((data.num_users, n), dtype=np.int64)
     for row, seq in enumerate(data.sequences):
-        seen = set(seq)
-        if data.num_items - len(seen) < n:
-            raise SeqrecError(f"user {data.user_ids[row]} has seen too many items to sample {n} negatives")
+        taken = set(seq)
+        if drawable - len(taken) < n:
+            raise SeqrecError(f"user {data.user_ids[row]} has seen too many items to sample {n} {what}")
         chosen: list[int] = []
-        taken = set(seen)
         while len(chosen) < n:
-            for item in rng.integers(1, data.num_items + 1, size=2 * n):
+            for item in draw(2 * n):
                 item = int(item)
                 if item not in taken:
                     taken.add(item)
@@ -282,6 +281,12 @@ def sample_negatives(data: SequenceData, seed: int, n: int = NUM_SAMPLED_NEGATIV
                         break
         out[row] = chosen
     return out
+
+
+def sample_negatives(data: SequenceData, seed: int, n: int = NUM_SAMPLED_NEGATIVES) -> np.ndarray:
+    """(U, n) items each user never interacted with, drawn uniformly without replacement, fixed by ``seed``."""
+    rng = np.random.default_rng(seed)
+    return _draw_unseen(data, n, lambda k: rng.integers(1, data.num_items + 1, size=k), data.num_items, "negatives")
 
 
 def item_popularity(data: SequenceData) -> np.ndarray:
@@ -299,25 +304,10 @@ def popularity_negatives(data: SequenceData, seed: int, n: int = NUM_SAMPLED_NEG
     counts = item_popularity(data)
     cdf = np.cumsum(counts[1:]).astype(np.float64)
     cdf /= cdf[-1]
-    popular = int((counts[1:] > 0).sum())
     rng = np.random.default_rng([seed, 1])  # a stream of its own: not the uniform negatives' draws
-    out = np.empty((data.num_users, n), dtype=np.int64)
-    for row, seq in enumerate(data.sequences):
-        if popular - len(set(seq)) < n:
-            raise SeqrecError(f"user {data.user_ids[row]} has seen too many items to sample {n} popularity negatives")
-        chosen: list[int] = []
-        taken = set(seq)
-        while len(chosen) < n:
-            draws = np.searchsorted(cdf, rng.random(2 * n), side="right") + 1  # item i with P = count_i / total
-            for item in draws:
-                item = int(item)
-                if item not in taken:
-                    taken.add(item)
-                    chosen.append(item)
-                    if len(chosen) == n:
-                        break
-        out[row] = chosen
-    return out
+    # item i + 1 with probability count_i / total: the first cdf entry above a uniform draw
+    return _draw_unseen(data, n, lambda k: np.searchsorted(cdf, rng.random(k), side="right") + 1,
+                        int((counts[1:] > 0).sum()), "popularity negatives")
 
 
 def evaluation_negatives(data: SequenceData, seed: int) -> torch.Tensor:
