@@ -64,6 +64,16 @@ def test_notebooks_have_a_parameters_cell():
             assert f"{p} = " in tagged[0].source, (name, p)
 
 
+def test_every_notebook_cell_has_a_unique_id():
+    """nbformat 4.5 requires cell ids (a missing one is a warning today, an error in future nbformat)."""
+    import json
+
+    for name in CHAPTERS:
+        cells = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+        ids = [c.get("id") for c in cells]
+        assert None not in ids and len(set(ids)) == len(ids), name
+
+
 def test_toc_lists_every_chapter():
     toc = (ROOT / "_toc.yml").read_text()
     for name in CHAPTERS:
