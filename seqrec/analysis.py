@@ -303,13 +303,85 @@ def claim_counts(claims_table: pd.DataFrame) -> pd.DataFrame:
     return counts.rename("pairs").to_frame()
 
 
-def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:
+def overfit_after_best(curve: list[dict], monitor: str, min_drop: float = 0.05) -> dict | None:
+    """Whether a stored training ``curve`` (per-epoch dicts with ``epoch``, ``train_loss`` and the ``monitor``
+    metric) shows overfitting after its best epoch: the monitor ends at least ``min_drop`` (relative) below its
+    best while the training loss ends below its value at the best epoch. Returns ``{"best_epoch", "last_epoch",
+    "drop", "train_drop"}`` (relative drops of the monitor and of the training loss, best epoch to last) or None
+    (no overfitting, or the curve lacks the quantities)."""
+    points = [c for c in curve if monitor in c and "train_loss" in c]
+    if len(points) < 2:
+        return None
+    best = max(points, key=lambda c: c[monitor])  # the first of equal maxima, as early stopping keeps it
+    last = points[-1]
+    if best is last or best[monitor] <= 0 or best["train_loss"] == 0:
+        return None
+    drop = (best[monitor] - last[monitor]) / best[monitor]
+    train_drop = (best["train_loss"] - last["train_loss"]) / abs(best["train_loss"])
+    if drop < min_drop or train_drop <= 0:
+        return None
+    return {"best_epoch": best["epoch"], "last_epoch": last["epoch"], "drop": drop, "train_drop": train_drop}
+
+
+def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
+    """Early stopping judged from the stored curves of the cell's runs: ``("ruled out", why)`` when every run
+    overfit after its best epoch (:func:`overfit_after_best`: a longer patience would only have kept the same
+    peak), ``("open", why)`` when some run ended on a plateau near its peak (a longer patience might have gone
+    further), None when no curve is stored."""
+    from . import results
+
+    sel = frame[(frame["data"] == r["dataset"]) & (frame["paper_model"] == r["model"])
+                & (frame["loss_kind"] == r["loss_kind"]) & (frame["metric"] == f"full_{r['metric']}")]
+    paths = [p for p in sel["path"].dropna().unique()] if "path" in sel else []
+    runs = [run for run in (results.load_runs(paths) if paths else []) if run.get("curve")]
+    if not runs:
+        return None
+    for run in runs:
+        monitor = run["config"].get("monitor", "")
+        if overfit_after_best(run["curve"], monitor) is None:
+            points = [c for c in run["curve"] if monitor in c]
+            if not points:
+                return None
+            best, last = max(points, key=lambda c: c[monitor]), points[-1]
+            drop = (best[monitor] - last[monitor]) / best[monitor] if best[monitor] else 0.0
+            return ("open", f"early stopping ({monitor.replace('_', ' ', 1)} at epoch {last['epoch']}, where "
+                            f"training stopped, was {drop:.0%} below its peak at epoch {best['epoch']}, without the "
+                            f"signature of overfitting; a run with a longer patience would settle it)")
+    run, o = runs[0], overfit_after_best(runs[0]["curve"], runs[0]["config"]["monitor"])
+    monitor = run["config"]["monitor"].replace("_", " ", 1)
+    more = f" (and in the other {len(runs) - 1} seeds)" if len(runs) > 1 else ""
+    return ("ruled out", f"early stopping (the run overfit: {monitor} peaked at epoch {o['best_epoch']} and was "
+                         f"{o['drop']:.0%} lower at epoch {o['last_epoch']} while the training loss fell another "
+                         f"{o['train_drop']:.0%}{more})")
+
+
+def _same_direction(r, compared: pd.DataFrame, min_datasets: int = 3, share: float = 0.75) -> str | None:
+    """A sentence when this (model, loss, metric) has the cell's verdict on at least ``min_datasets`` datasets
+    run and on at least ``share`` of them: a gap in one direction across datasets, which seed noise (either
+    sign) does not produce."""
+    same = compared[(compared["model"] == r["model"]) & (compared["loss"] == r["loss"])
+                    & (compared["metric"] == r["metric"]) & (compared["verdict"] != "not run")]
+    hits = same[same["verdict"] == r["verdict"]]
+    if len(hits) < min_datasets or len(hits) < share * len(same):
+        return None
+    diffs = hits["rel_diff"].dropna() if "rel_diff" in hits else pd.Series(dtype=float)
+    span = f", {diffs.min():+.0%} to {diffs.max():+.0%}" if len(diffs) else ""
+    return (f"systematic: {r['model']} with {r['loss']} is {r['verdict']} on {len(hits)} of the {len(same)} "
+            f"datasets run ({r['metric']}{span}); a gap in one direction points to a difference in the model's "
+            f"variant or hyperparameters (not tuned here) rather than chance")
+
+
+def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None) -> pd.Series:
     """For each run cell of ``compared`` (Table 2) off by more than the tolerance, what our stored runs say about
     the cause; "" for the other cells. Checked, in order:
 
     - *seed variance*: with ≥ 2 seeds, is the reported value within our mean ± 2 std?
     - *early stopping*: does a run of the same cell with a longer patience (the ``patience`` ablation in ``runs``)
-      land within the tolerance of the reported value?
+      land within the tolerance of the reported value? Without such a run, for a *worse* cell, with ``frame`` = the
+      tidy Table 2 frame whose ``path`` column leads to the stored curves: did every run of the cell overfit after
+      its best epoch (:func:`overfit_after_best`: a longer patience could only have kept the same peak; ruled
+      out), or did one end on a plateau near its peak (not ruled out)?
+    - *systematic*: is the same (model, loss, metric) off in the same direction on most datasets run (at least 3)?
 
     A check that passes is given as the likely reason; checks that fail are listed as "not explained by ...: ...";
     with no check possible, "not investigated: ...".
@@ -321,7 +393,7 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.Series
         if r["verdict"] not in ("better", "worse"):
             reasons.append("")
             continue
-        found, ruled_out = [], []
+        found, ruled_out, still_open, patience_run = [], [], [], False
         if r["n_seeds"] > 1 and not pd.isna(r["reproduced_std"]):
             lo, hi = r["reproduced"] - 2 * r["reproduced_std"], r["reproduced"] + 2 * r["reproduced_std"]
             if lo <= r["reported"] <= hi:
@@ -332,26 +404,37 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.Series
             p = runs[(runs["data"] == r["dataset"]) & (runs["paper_model"] == r["model"]) & (runs["loss_kind"] == r["loss_kind"])
                      & (runs["ablation"] == "patience") & (runs["metric"] == f"full_{r['metric']}")]
             for patience, g in p.groupby("patience"):
+                patience_run = True
                 value = g["value"].mean()
                 if abs(value - r["reported"]) <= TOLERANCE * r["reported"]:
                     found.append(f"early stopping: with patience {int(patience)} instead of 10 the same cell reaches "
                                  f"{value:.4f} (reported {r['reported']:.4f})")
                 else:
                     ruled_out.append(f"early stopping (with patience {int(patience)} the cell reaches {value:.4f})")
-        if found:
-            reasons.append("; ".join(found))
-        elif ruled_out:
-            reasons.append("not explained by " + "; nor by ".join(ruled_out))
-        else:
-            reasons.append("not investigated: no stored run isolates a cause (seeds, patience) for this cell")
+        if frame is not None and len(frame) and r["verdict"] == "worse" and not patience_run:
+            checked = _overfitting_check(r, frame)
+            if checked:
+                (ruled_out if checked[0] == "ruled out" else still_open).append(checked[1])
+        systematic = _same_direction(r, compared)
+        if systematic:
+            found.append(systematic)
+        parts = ["; ".join(found)] if found else []
+        if ruled_out:
+            parts.append("not explained by " + "; nor by ".join(ruled_out))
+        if still_open:
+            parts.append("not ruled out: " + "; ".join(still_open))
+        reasons.append("; ".join(parts) if parts else
+                       "not investigated: no stored run isolates a cause (seeds, patience) for this cell")
     return pd.Series(reasons, index=compared.index, name="likely reason")
 
 
-def discrepancies(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+def discrepancies(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """The cells of ``compared`` (Table 2) outside the tolerance (verdict better or worse), with the
-    :func:`discrepancy_reasons` column ``likely reason``, indexed by ``dataset, model, loss, metric``."""
+    :func:`discrepancy_reasons` column ``likely reason`` (``frame``: the tidy Table 2 frame, for the curve
+    checks), indexed by ``dataset, model, loss, metric``."""
     off = compared[compared["verdict"].isin(["better", "worse"])].copy()
-    off["likely reason"] = discrepancy_reasons(off, runs)
+    reasons = discrepancy_reasons(compared, runs, frame)
+    off["likely reason"] = reasons[off.index]
     return off.set_index(["dataset", "model", "loss", "metric"])[
         ["reported", "reproduced", "reproduced_std", "n_seeds", "rel_diff", "verdict", "likely reason"]]
 
