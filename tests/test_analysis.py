@@ -352,11 +352,17 @@ def test_table3_claim():
                       _run(0.20, metric="sampled_HIT@10", data="Beauty", seed=1),
                       _run(0.40, metric="sampled_HIT@10", data="Beauty", seed=2),
                       _run(0.35, metric="sampled_HIT@10", data="Beauty", model="bert4rec", loss="mlm", paper_model="BERT4Rec")])
+    f = pd.concat([f, pd.DataFrame([_run(0.28, metric="pop_sampled_HIT@10", data="Beauty", model="bert4rec", loss="mlm",
+                                         paper_model="BERT4Rec")])], ignore_index=True)
     t = analysis.table3_claim(f)
     assert t.loc["HIT@10", "verdict"] == "holds"
-    assert t.loc["sampled HIT@10", "SASRec (CCE)"] == pytest.approx(0.30)
-    assert t.loc["sampled HIT@10", "verdict"] == "does not hold"  # 0.30 (mean of two seeds) < 0.35
+    assert t.loc["sampled HIT@10, uniform negatives", "SASRec (CCE)"] == pytest.approx(0.30)
+    assert t.loc["sampled HIT@10, uniform negatives", "verdict"] == "does not hold"  # 0.30 (mean of two seeds) < 0.35
     assert t.loc["NDCG@10", "verdict"] == "not run"
+    # BERT4Rec has popularity-sampled metrics, SASRec (stored before them) has none: not run, never a verdict
+    assert t.loc["sampled HIT@10, popularity negatives", "verdict"] == "not run"
+    assert t.loc["sampled HIT@10, popularity negatives", "BERT4Rec"] == pytest.approx(0.28)
+    assert len(t) == 6
 
 
 def test_sampler_check_names_the_nearer_protocol():
