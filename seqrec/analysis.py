@@ -149,6 +149,38 @@ def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
     return out
 
 
+def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
+    """Configurations of ``profile`` trained more than once (the same key stored by two grids, e.g. a cell rerun
+    to record metrics added later): the determinism check "same seed, same machine, same metrics" on real runs.
+    One row per key: ``run`` (data, model, loss), ``grids``, ``commits`` (short), ``devices``, ``metrics``
+    (how many both records have), ``max |difference|`` over them and ``identical``. Error records are left out."""
+    from . import experiments, results
+
+    by_key: dict[str, list[tuple[str, dict]]] = {}
+    for grid in experiments.GRIDS:
+        folder = Path(results_dir) / profile / grid
+        if folder.is_dir():
+            for run in results.load_runs(folder):
+                if run.get("status", "ok") == "ok" and isinstance(run.get("key"), str):
+                    by_key.setdefault(run["key"], []).append((grid, run))
+    rows = []
+    for key, found in sorted(by_key.items()):
+        if len(found) < 2:
+            continue
+        metrics = [run["metrics"] for _, run in found]
+        shared = sorted(set.intersection(*(set(m) for m in metrics)))
+        diff = max((abs(m[name] - metrics[0][name]) for m in metrics[1:] for name in shared), default=np.nan)
+        cfg = found[0][1]["config"]
+        prov = [run.get("provenance", {}) for _, run in found]
+        rows.append({"run": f"{cfg.get('data')} {cfg.get('model')} {cfg.get('loss')}", "key": key,
+                     "grids": ", ".join(g for g, _ in found),
+                     "commits": ", ".join(str(p.get("commit") or "?")[:7] for p in prov),
+                     "devices": ", ".join(sorted({str(p.get("device") or "unknown") for p in prov})),
+                     "metrics": len(shared), "max |difference|": diff, "identical": bool(shared) and diff == 0})
+    return pd.DataFrame(rows, columns=["run", "key", "grids", "commits", "devices", "metrics", "max |difference|",
+                                       "identical"])
+
+
 def planned_cells(grid: str, profile: str) -> pd.DataFrame:
     """The grid's cells for ``profile`` as a frame: config fields ``data, model, loss, seed`` and the labels."""
     from . import experiments

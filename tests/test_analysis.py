@@ -346,6 +346,25 @@ def test_discrepancy_reasons_read_curves_and_directions(tmp_path):
     assert not analysis.discrepancy_reasons(c, pd.DataFrame(), frame)[1].startswith("systematic")
 
 
+def test_repeated_runs_compares_the_metrics_of_one_config_stored_twice(tmp_path):
+    def store(grid, key, metrics, commit):
+        results.save({"key": key, "config": {"data": "Beauty", "model": "sasrec", "loss": "cce"}, "metrics": metrics,
+                      "provenance": {"commit": commit, "device": "cpu"}}, tmp_path / "paper" / grid / f"{key}.json")
+
+    store("table2", "k1", {"full_HIT@10": 0.0919, "full_NDCG@10": 0.0561}, "aaaaaaa111")
+    store("table3", "k1", {"full_HIT@10": 0.0919, "full_NDCG@10": 0.0561, "pop_sampled_HIT@10": 0.3}, "bbbbbbb222")
+    store("table2", "k2", {"full_HIT@10": 0.05}, "c")
+    store("ablations", "k2", {"full_HIT@10": 0.0525}, "d")
+    store("table2", "k3", {"full_HIT@10": 0.01}, "e")  # stored once: not a repeat
+    t = analysis.repeated_runs("paper", str(tmp_path)).set_index("key")
+    assert list(t.index) == ["k1", "k2"]
+    # only the metrics both records have are compared (the rerun's new metric is not)
+    assert t.loc["k1", "metrics"] == 2 and t.loc["k1", "max |difference|"] == 0 and bool(t.loc["k1", "identical"])
+    assert t.loc["k1", "commits"] == "aaaaaaa, bbbbbbb" and t.loc["k1", "grids"] == "table2, table3"
+    assert t.loc["k2", "max |difference|"] == pytest.approx(0.0025) and not t.loc["k2", "identical"]
+    assert analysis.repeated_runs("paper", str(tmp_path / "none")).empty
+
+
 def test_table3_claim():
     f = pd.DataFrame([_run(0.09, metric="full_HIT@10", data="Beauty"),
                       _run(0.07, metric="full_HIT@10", data="Beauty", model="bert4rec", loss="mlm", paper_model="BERT4Rec"),
