@@ -117,29 +117,34 @@ def table2_frame(profile: str, *, train: str = "missing", datasets=None, seeds=N
     return both.drop_duplicates(["key", "metric"]).reset_index(drop=True)
 
 
+def _stored_runs(profile: str, results_dir: str = "results"):
+    """``(grid, record)`` for every successful record stored for ``profile``, grid by grid (error records and
+    unreadable files left out)."""
+    from . import experiments, results
+
+    for grid in experiments.GRIDS:
+        folder = Path(results_dir) / profile / grid
+        if folder.is_dir():
+            for run in results.load_runs(folder):
+                if run.get("status", "ok") == "ok":
+                    yield grid, run
+
+
 def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Compute behind the stored runs of ``profile``, per device and grid: ``runs``, ``wall hours`` (provenance wall
     time, summed over resumed sessions; each stored file counts, a configuration that was run twice counts twice),
     ``train hours`` (training epochs only) and ``pretraining hours`` (S3-Rec, once per checkpoint). Error records
     are left out."""
-    from . import experiments, results
-
     rows, pretrain_seen = [], set()
-    for grid in experiments.GRIDS:
-        folder = Path(results_dir) / profile / grid
-        if not folder.is_dir():
-            continue
-        for run in results.load_runs(folder):
-            if run.get("status", "ok") != "ok":
-                continue
-            prov = run.get("provenance", {})
-            pre = run.get("pretraining") or {}
-            pre_seconds = 0.0
-            if pre and pre.get("checkpoint") not in pretrain_seen:
-                pretrain_seen.add(pre.get("checkpoint"))
-                pre_seconds = float(pre.get("seconds") or 0.0)
-            rows.append({"device": prov.get("device") or "unknown", "grid": grid, "wall": float(prov.get("wall_seconds") or 0.0),
-                         "train": float(run.get("train_seconds") or 0.0), "pretraining": pre_seconds})
+    for grid, run in _stored_runs(profile, results_dir):
+        prov = run.get("provenance", {})
+        pre = run.get("pretraining") or {}
+        pre_seconds = 0.0
+        if pre and pre.get("checkpoint") not in pretrain_seen:
+            pretrain_seen.add(pre.get("checkpoint"))
+            pre_seconds = float(pre.get("seconds") or 0.0)
+        rows.append({"device": prov.get("device") or "unknown", "grid": grid, "wall": float(prov.get("wall_seconds") or 0.0),
+                     "train": float(run.get("train_seconds") or 0.0), "pretraining": pre_seconds})
     if not rows:
         return pd.DataFrame(columns=["runs", "wall hours", "train hours", "pretraining hours"])
     f = pd.DataFrame(rows)
@@ -154,15 +159,10 @@ def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
     to record metrics added later): the determinism check "same seed, same machine, same metrics" on real runs.
     One row per key: ``run`` (data, model, loss), ``grids``, ``commits`` (short), ``devices``, ``metrics``
     (how many both records have), ``max |difference|`` over them and ``identical``. Error records are left out."""
-    from . import experiments, results
-
     by_key: dict[str, list[tuple[str, dict]]] = {}
-    for grid in experiments.GRIDS:
-        folder = Path(results_dir) / profile / grid
-        if folder.is_dir():
-            for run in results.load_runs(folder):
-                if run.get("status", "ok") == "ok" and isinstance(run.get("key"), str):
-                    by_key.setdefault(run["key"], []).append((grid, run))
+    for grid, run in _stored_runs(profile, results_dir):
+        if isinstance(run.get("key"), str):
+            by_key.setdefault(run["key"], []).append((grid, run))
     rows = []
     for key, found in sorted(by_key.items()):
         if len(found) < 2:
@@ -368,9 +368,10 @@ def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     runs = [run for run in (results.load_runs(paths) if paths else []) if run.get("curve")]
     if not runs:
         return None
-    for run in runs:
+    checked = [(run, overfit_after_best(run["curve"], run["config"].get("monitor", ""))) for run in runs]
+    for run, overfit in checked:
         monitor = run["config"].get("monitor", "")
-        if overfit_after_best(run["curve"], monitor) is None:
+        if overfit is None:
             points = [c for c in run["curve"] if monitor in c]
             if not points:
                 return None
@@ -379,7 +380,7 @@ def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
             return ("open", f"early stopping ({monitor.replace('_', ' ', 1)} at epoch {last['epoch']}, where "
                             f"training stopped, was {drop:.0%} below its peak at epoch {best['epoch']}, without the "
                             f"signature of overfitting; a run with a longer patience would settle it)")
-    run, o = runs[0], overfit_after_best(runs[0]["curve"], runs[0]["config"]["monitor"])
+    run, o = checked[0]
     monitor = run["config"]["monitor"].replace("_", " ", 1)
     more = f" (and in the other {len(runs) - 1} seeds)" if len(runs) > 1 else ""
     return ("ruled out", f"early stopping (the run overfit: {monitor} peaked at epoch {o['best_epoch']} and was "
