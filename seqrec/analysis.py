@@ -335,31 +335,40 @@ def claim_counts(claims_table: pd.DataFrame) -> pd.DataFrame:
     return counts.rename("pairs").to_frame()
 
 
-def overfit_after_best(curve: list[dict], monitor: str, min_drop: float = 0.05) -> dict | None:
-    """Whether a stored training ``curve`` (per-epoch dicts with ``epoch``, ``train_loss`` and the ``monitor``
-    metric) shows overfitting after its best epoch: the monitor ends at least ``min_drop`` (relative) below its
-    best while the training loss ends below its value at the best epoch. Returns ``{"best_epoch", "last_epoch",
-    "drop", "train_drop"}`` (relative drops of the monitor and of the training loss, best epoch to last) or None
-    (no overfitting, or the curve lacks the quantities)."""
+def after_best(curve: list[dict], monitor: str) -> dict | None:
+    """From a stored training ``curve`` (per-epoch dicts with ``epoch``, ``train_loss`` and the ``monitor`` metric),
+    what happened after the best epoch: ``{"best_epoch", "last_epoch", "drop", "train_drop"}``, the relative drops
+    of the monitor and of the training loss from the best epoch to the last (positive: lower at the end). None when
+    fewer than two points have both quantities, or the best value or its training loss is not usable (≤ 0, 0)."""
     points = [c for c in curve if monitor in c and "train_loss" in c]
     if len(points) < 2:
         return None
     best = max(points, key=lambda c: c[monitor])  # the first of equal maxima, as early stopping keeps it
     last = points[-1]
-    if best is last or best[monitor] <= 0 or best["train_loss"] == 0:
+    if best[monitor] <= 0 or best["train_loss"] == 0:
         return None
-    drop = (best[monitor] - last[monitor]) / best[monitor]
-    train_drop = (best["train_loss"] - last["train_loss"]) / abs(best["train_loss"])
-    if drop < min_drop or train_drop <= 0:
-        return None
-    return {"best_epoch": best["epoch"], "last_epoch": last["epoch"], "drop": drop, "train_drop": train_drop}
+    return {"best_epoch": best["epoch"], "last_epoch": last["epoch"],
+            "drop": (best[monitor] - last[monitor]) / best[monitor],
+            "train_drop": (best["train_loss"] - last["train_loss"]) / abs(best["train_loss"])}
+
+
+def overfit_after_best(curve: list[dict], monitor: str, min_drop: float = 0.05) -> dict | None:
+    """:func:`after_best` when the curve shows overfitting after its best epoch (the monitor ends at least
+    ``min_drop``, relative, below its best while the training loss ends below its value at the best epoch),
+    else None (no overfitting, the best epoch last, or the curve lacks the quantities)."""
+    o = after_best(curve, monitor)
+    return o if _overfit(o, min_drop) else None
+
+
+def _overfit(o: dict | None, min_drop: float = 0.05) -> bool:
+    return o is not None and o["best_epoch"] != o["last_epoch"] and o["drop"] >= min_drop and o["train_drop"] > 0
 
 
 def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     """Early stopping judged from the stored curves of the cell's runs: ``("ruled out", why)`` when every run
     overfit after its best epoch (:func:`overfit_after_best`: a longer patience would only have kept the same
-    peak), ``("open", why)`` when some run ended on a plateau near its peak (a longer patience might have gone
-    further), None when no curve is stored."""
+    peak), ``("open", why)`` when some run did not (a longer patience might have gone further), None when no
+    usable curve is stored."""
     from . import results
 
     sel = frame[(frame["data"] == r["dataset"]) & (frame["paper_model"] == r["model"])
@@ -368,22 +377,18 @@ def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     runs = [run for run in (results.load_runs(paths) if paths else []) if run.get("curve")]
     if not runs:
         return None
-    checked = [(run, overfit_after_best(run["curve"], run["config"].get("monitor", ""))) for run in runs]
-    for run, overfit in checked:
-        monitor = run["config"].get("monitor", "")
-        if overfit is None:
-            points = [c for c in run["curve"] if monitor in c]
-            if not points:
-                return None
-            best, last = max(points, key=lambda c: c[monitor]), points[-1]
-            drop = (best[monitor] - last[monitor]) / best[monitor] if best[monitor] else 0.0
-            return ("open", f"early stopping ({monitor.replace('_', ' ', 1)} at epoch {last['epoch']}, where "
-                            f"training stopped, was {drop:.0%} below its peak at epoch {best['epoch']}, without the "
-                            f"signature of overfitting; a run with a longer patience would settle it)")
-    run, o = checked[0]
-    monitor = run["config"]["monitor"].replace("_", " ", 1)
+    stats = [after_best(run["curve"], run["config"].get("monitor", "")) for run in runs]
+    if None in stats:
+        return None
+    name = runs[0]["config"]["monitor"].replace("_", " ", 1)
+    for o in stats:
+        if not _overfit(o):
+            return ("open", f"early stopping ({name} at epoch {o['last_epoch']}, where training stopped, was "
+                            f"{o['drop']:.0%} below its peak at epoch {o['best_epoch']}, without the signature of "
+                            f"overfitting; a run with a longer patience would settle it)")
+    o = stats[0]
     more = f" (and in the other {len(runs) - 1} seeds)" if len(runs) > 1 else ""
-    return ("ruled out", f"early stopping (the run overfit: {monitor} peaked at epoch {o['best_epoch']} and was "
+    return ("ruled out", f"early stopping (the run overfit: {name} peaked at epoch {o['best_epoch']} and was "
                          f"{o['drop']:.0%} lower at epoch {o['last_epoch']} while the training loss fell another "
                          f"{o['train_drop']:.0%}{more})")
 
