@@ -377,6 +377,11 @@ def test_discrepancy_reasons_check_the_srgnn_variant(tmp_path):
                     "overfit: valid NDCG@20 peaked at epoch 2 and was 25% lower at epoch 3 while the training loss "
                     "fell another 12%)")
     assert r[1].endswith("nor by the variant (our causal SR-GNN reaches 0.0200)")
+    # a longer-patience run counts for the variant the cell reads: the causal one's is not the cell's
+    patience = pd.DataFrame([_run(0.0640, data="Beauty", variant="causal", ablation="patience", patience=40, **srgnn)])
+    assert analysis.discrepancy_reasons(c, patience, frame)[0] == r[0]
+    patience.loc[0, "variant"] = "authors"
+    assert analysis.discrepancy_reasons(c, patience, frame)[0].startswith("early stopping: with patience 40")
     # outside the tolerance but nearer than the authors' variant: partly explained
     frame.loc[3, "value"] = 0.0400  # -20 % against -40 %
     r = analysis.discrepancy_reasons(c, pd.DataFrame(), frame)
