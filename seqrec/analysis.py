@@ -360,6 +360,25 @@ def srgnn_variants(compared: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return out[out[ours].notna().any(axis=1)].set_index(["dataset", "metric"])
 
 
+def srgnn_variants_in_words(variants: pd.DataFrame) -> str:
+    """One sentence per SR-GNN CCE variant from :func:`srgnn_variants`: where its CCE beats our CE and where not,
+    with the relative gain. Empty when no (dataset, metric) has both CE and that variant run."""
+    lines = []
+    for variant, role in (("authors", "authors' variant (the one the verdicts read)"),
+                          ("causal", "causal variant (no look-ahead)")):
+        gain = variants[f"{variant} vs CE %"].dropna() if len(variants) else pd.Series(dtype=float)
+        if gain.empty:
+            continue
+        parts = []
+        for verdict, sel in (("beats", gain[gain > 0]), ("does not beat", gain[gain <= 0])):
+            if len(sel):
+                where = "; ".join(f"{d} ({', '.join(f'{m} {v:+.0f}%' for (_, m), v in g.items())})"
+                                  for d, g in sel.groupby(level=0, sort=False))
+                parts.append(f"{verdict} our CE on {where}")
+        lines.append(f"SR-GNN with CCE, {role}, {' and '.join(parts)}.")
+    return " ".join(lines)
+
+
 def after_best(curve: list[dict], monitor: str) -> dict | None:
     """From a stored training ``curve`` (per-epoch dicts with ``epoch``, ``train_loss`` and the ``monitor`` metric),
     what happened after the best epoch: ``{"best_epoch", "last_epoch", "drop", "train_drop"}``, the relative drops

@@ -412,6 +412,10 @@ def test_srgnn_variants_sets_both_cce_variants_beside_ce():
     assert (row["reported CE"], row["reported CCE"], row["ours CE"]) == (0.0278, 0.0652, 0.0250)
     assert row["ours CCE (authors)"] == pytest.approx(0.0230) and row["ours CCE (causal)"] == pytest.approx(0.0550)
     assert row["authors vs CE %"] == pytest.approx(-8.0) and row["causal vs CE %"] == pytest.approx(120.0)
+    assert analysis.srgnn_variants_in_words(t) == (
+        "SR-GNN with CCE, authors' variant (the one the verdicts read), does not beat our CE on Beauty (HIT@10 -8%). "
+        "SR-GNN with CCE, causal variant (no look-ahead), beats our CE on Beauty (HIT@10 +120%).")
+    assert analysis.srgnn_variants_in_words(t.iloc[:0]) == ""
 
 
 def test_repeated_runs_compares_the_metrics_of_one_config_stored_twice(tmp_path):
