@@ -414,7 +414,9 @@ def _cell_rows(r, frame: pd.DataFrame, variant: str | None = None) -> pd.DataFra
     sel = frame[(frame["data"] == r["dataset"]) & (frame["paper_model"] == r["model"])
                 & (frame["loss_kind"] == r["loss_kind"]) & (frame["metric"] == f"full_{r['metric']}")]
     if r["model"] == "SR-GNN" and r["loss_kind"] == "improved" and "variant" in sel:
-        sel = sel[sel["variant"].fillna("").astype(str) == (variant or "authors")]
+        from .paper import SRGNN_CCE_VARIANT
+
+        sel = sel[sel["variant"].fillna("").astype(str) == (variant or SRGNN_CCE_VARIANT)]
     return sel
 
 
@@ -519,10 +521,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
             else:
                 ruled_out.append(f"seed variance (mean ± 2 std over {int(r['n_seeds'])} seeds is {lo:.4f}–{hi:.4f})")
         if len(runs) and "patience" in runs:
-            p = runs[(runs["data"] == r["dataset"]) & (runs["paper_model"] == r["model"]) & (runs["loss_kind"] == r["loss_kind"])
-                     & (runs["ablation"] == "patience") & (runs["metric"] == f"full_{r['metric']}")]
-            if r["model"] == "SR-GNN" and r["loss_kind"] == "improved" and "variant" in p:
-                p = p[p["variant"].fillna("").astype(str) == "authors"]  # the variant the cell reads
+            p = _cell_rows(r, runs)
+            p = p[p["ablation"] == "patience"]
             for patience, g in p.groupby("patience"):
                 patience_run = True
                 value = g["value"].mean()

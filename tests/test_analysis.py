@@ -306,15 +306,16 @@ def test_overfit_after_best_by_hand():
     assert analysis.overfit_after_best(_curve([0.1, 0.2, 0.1], [9, 8, 7]), "valid_HIT@10") is None
 
 
-def test_discrepancy_reasons_read_curves_and_directions(tmp_path):
-    def stored(name, valid, train):
-        path = tmp_path / f"{name}.json"
-        results.save({"config": {"monitor": "valid_NDCG@20"}, "metrics": {}, "provenance": {},
-                      "curve": _curve(valid, train)}, path)
-        return str(path)
+def _stored_curve(tmp_path, name, valid, train) -> str:
+    path = tmp_path / f"{name}.json"
+    results.save({"config": {"monitor": "valid_NDCG@20"}, "metrics": {}, "provenance": {},
+                  "curve": _curve(valid, train)}, path)
+    return str(path)
 
-    overfit = stored("overfit", [0.1, 0.2, 0.15], [9, 8, 7])   # 25 % below the peak while the train loss falls
-    plateau = stored("plateau", [0.1, 0.2, 0.198], [9, 8, 7])  # 1 % below the peak
+
+def test_discrepancy_reasons_read_curves_and_directions(tmp_path):
+    overfit = _stored_curve(tmp_path, "overfit", [0.1, 0.2, 0.15], [9, 8, 7])   # 25 % below the peak, train loss falls
+    plateau = _stored_curve(tmp_path, "plateau", [0.1, 0.2, 0.198], [9, 8, 7])  # 1 % below the peak
     c = pd.DataFrame([
         _cell("Beauty", "GRU4Rec", "original", "CE", "NDCG@10", 0.0185, 0.0158),
         _cell("Sports", "GRU4Rec", "original", "CE", "NDCG@10", 0.0085, 0.0069),
@@ -347,14 +348,8 @@ def test_discrepancy_reasons_read_curves_and_directions(tmp_path):
 
 
 def test_discrepancy_reasons_check_the_srgnn_variant(tmp_path):
-    def stored(name, valid, train):
-        path = tmp_path / f"{name}.json"
-        results.save({"config": {"monitor": "valid_NDCG@20"}, "metrics": {}, "provenance": {},
-                      "curve": _curve(valid, train)}, path)
-        return str(path)
-
-    overfit = stored("overfit", [0.1, 0.2, 0.15], [9, 8, 7])
-    plateau = stored("plateau", [0.1, 0.2, 0.198], [9, 8, 7])
+    overfit = _stored_curve(tmp_path, "overfit", [0.1, 0.2, 0.15], [9, 8, 7])
+    plateau = _stored_curve(tmp_path, "plateau", [0.1, 0.2, 0.198], [9, 8, 7])
     c = pd.DataFrame([
         _cell("Beauty", "SR-GNN", "improved", "CCE", "HIT@10", 0.0652, 0.0230),
         _cell("Toys", "SR-GNN", "improved", "CCE", "HIT@10", 0.0500, 0.0300),
