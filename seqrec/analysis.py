@@ -347,9 +347,10 @@ def srgnn_variants(compared: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
         row = {"dataset": dataset, "metric": metric, "reported CE": by_kind["reported"].get("original", np.nan),
                "reported CCE": by_kind["reported"].get("improved", np.nan), "ours CE": ours_ce}
         cell = {"dataset": dataset, "model": "SR-GNN", "loss_kind": "improved", "metric": metric}
-        for variant in ("authors", "causal"):
-            sel = _cell_rows(cell, frame, variant) if len(frame) else frame
-            value = sel["value"].mean() if len(sel) else np.nan
+        causal = _cell_rows(cell, frame, "causal") if len(frame) else frame
+        values = {"authors": by_kind["reproduced"].get("improved", np.nan),  # the variant compare() matched
+                  "causal": causal["value"].mean() if len(causal) else np.nan}
+        for variant, value in values.items():
             row[f"ours CCE ({variant})"] = value
             row[f"{variant} vs CE %"] = 100 * (value - ours_ce) / ours_ce if ours_ce else np.nan
         rows.append(row)
