@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from . import data as data_mod
 from . import losses, metrics, models
 from .config import TrainConfig
+from .errors import SeqrecError
 
 PAPER_LOSS = {"bce": "BCE", "bpr": "BPR", "bpr_max": "BPR-max", "top1": "TOP1", "top1_max": "TOP1-max",
               "ce": "CE", "cce": "CCE", "cce_naive": "CCE", "mlm": "MLM"}
@@ -158,7 +159,9 @@ def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Configurations of ``profile`` trained more than once (the same key stored by two grids, e.g. a cell rerun
     to record metrics added later): the determinism check "same seed, same machine, same metrics" on real runs.
     One row per key: ``run`` (data, model, loss), ``grids``, ``commits`` (short), ``devices``, ``metrics``
-    (how many both records have), ``max |difference|`` over them and ``identical``. Error records are left out."""
+    (how many both records have), ``max |difference|`` over them, ``identical`` and ``curve max |difference|``
+    (training loss and validation metrics, epoch by epoch; NaN without stored curves). Error records are left
+    out."""
     by_key: dict[str, list[tuple[str, dict]]] = {}
     for grid, run in _stored_runs(profile, results_dir):
         if isinstance(run.get("key"), str):
@@ -170,15 +173,69 @@ def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
         metrics = [run["metrics"] for _, run in found]
         shared = sorted(set.intersection(*(set(m) for m in metrics)))
         diff = max((abs(m[name] - metrics[0][name]) for m in metrics[1:] for name in shared), default=np.nan)
+        curve_diffs = [d for _, run in found[1:] for d in _curve_differences(found[0][1].get("curve") or [],
+                                                                             run.get("curve") or [])[1]]
         cfg = found[0][1]["config"]
         prov = [run.get("provenance", {}) for _, run in found]
         rows.append({"run": f"{cfg.get('data')} {cfg.get('model')} {cfg.get('loss')}", "key": key,
                      "grids": ", ".join(g for g, _ in found),
                      "commits": ", ".join(str(p.get("commit") or "?")[:7] for p in prov),
                      "devices": ", ".join(sorted({str(p.get("device") or "unknown") for p in prov})),
-                     "metrics": len(shared), "max |difference|": diff, "identical": bool(shared) and diff == 0})
+                     "metrics": len(shared), "max |difference|": diff, "identical": bool(shared) and diff == 0,
+                     "curve max |difference|": max(curve_diffs, default=np.nan)})
     return pd.DataFrame(rows, columns=["run", "key", "grids", "commits", "devices", "metrics", "max |difference|",
-                                       "identical"])
+                                       "identical", "curve max |difference|"])
+
+
+def _curve_differences(curve_a: list[dict], curve_b: list[dict]) -> tuple[int, list[float]]:
+    """``(epochs both curves have, |a − b| of every value both have at those epochs)``; wall-clock fields left out."""
+    by_epoch = {p["epoch"]: p for p in curve_a}
+    pairs = [(by_epoch[p["epoch"]], p) for p in curve_b if p.get("epoch") in by_epoch]
+    return len(pairs), [abs(float(a[k]) - float(b[k])) for a, b in pairs for k in a
+                        if k not in ("epoch", "elapsed") and k in b and a[k] is not None and b[k] is not None]
+
+
+REPLAY_COLUMNS = ["run", "grids", "patience", "devices", "shared epochs", "resumed at epoch", "values",
+                  "max |difference|", "identical"]
+
+
+def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
+    """Stored runs whose configurations differ only in ``patience`` (a Table 2 cell and its patience-40 ablation):
+    up to the last epoch of the shorter run the longer one must replay its curve exactly, training loss and every
+    validation metric, even where it was interrupted and resumed from its checkpoint in a later session. The
+    determinism and resume check on real runs. One row per (shorter, longer) pair: ``run``, ``grids``,
+    ``patience`` ("10 → 40"), ``devices`` (as provenance names them, with the thread count), ``shared epochs``, ``resumed at epoch`` (the longer run's resume points, "" if it
+    ran in one go), ``values`` compared, ``max |difference|`` and ``identical``. Error records are left out."""
+    groups: dict[str, list[tuple[str, dict]]] = {}
+    for grid, run in _stored_runs(profile, results_dir):
+        cfg = run.get("config") or {}
+        if "patience" not in cfg or not run.get("curve"):
+            continue
+        try:  # the key of the configuration with its patience set aside (old records lack newer fields' defaults)
+            rest = TrainConfig.from_dict({**cfg, "patience": 1}).key()
+        except (SeqrecError, TypeError):
+            continue
+        groups.setdefault(rest, []).append((grid, run))
+    rows = []
+    for found in groups.values():
+        found.sort(key=lambda gr: (gr[1]["config"]["patience"], len(gr[1]["curve"])))
+        short_grid, short = found[0]
+        for grid, long in found[1:]:
+            if long["config"]["patience"] == short["config"]["patience"]:
+                continue  # the same configuration stored twice: repeated_runs compares those
+            epochs, diffs = _curve_differences(short["curve"], long["curve"])
+            sessions = (long.get("provenance") or {}).get("sessions") or []
+            cfg = short["config"]
+            rows.append({"run": f"{cfg.get('data')} {cfg.get('model')} {cfg.get('loss')}",
+                         "grids": f"{short_grid}, {grid}",
+                         "patience": f"{cfg['patience']} → {long['config']['patience']}",
+                         "devices": ", ".join(sorted({str((r.get("provenance") or {}).get("device") or "unknown")
+                                                      for r in (short, long)})),
+                         "shared epochs": epochs,
+                         "resumed at epoch": ", ".join(str(s["from_epoch"]) for s in sessions if s.get("from_epoch")),
+                         "values": len(diffs), "max |difference|": max(diffs, default=np.nan),
+                         "identical": bool(diffs) and max(diffs) == 0})
+    return pd.DataFrame(rows, columns=REPLAY_COLUMNS)
 
 
 def planned_cells(grid: str, profile: str) -> pd.DataFrame:

@@ -430,6 +430,51 @@ def test_repeated_runs_compares_the_metrics_of_one_config_stored_twice(tmp_path)
     assert t.loc["k1", "commits"] == "aaaaaaa, bbbbbbb" and t.loc["k1", "grids"] == "table2, table3"
     assert t.loc["k2", "max |difference|"] == pytest.approx(0.0025) and not t.loc["k2", "identical"]
     assert analysis.repeated_runs("paper", str(tmp_path / "none")).empty
+    assert np.isnan(t.loc["k1", "curve max |difference|"])  # no stored curves: nothing to compare
+
+
+def _curve(losses, ndcg):
+    return [{"epoch": e + 1, "elapsed": 10.0 * (e + 1) + e, "train_loss": l, "valid_NDCG@20": n}
+            for e, (l, n) in enumerate(zip(losses, ndcg))]
+
+
+def test_repeated_runs_compares_curves_epoch_by_epoch(tmp_path):
+    for grid, curve in (("table2", _curve([2.0, 1.5, 1.2], [0.01, 0.02, 0.03])),
+                        ("table3", _curve([2.0, 1.5 + 1e-7, 1.2], [0.01, 0.02, 0.03]))):
+        results.save({"key": "k", "config": {"data": "Beauty", "model": "sasrec", "loss": "cce"}, "metrics": {"m": 0.1},
+                      "curve": curve, "provenance": {"device": "cpu"}}, tmp_path / "paper" / grid / "k.json")
+    t = analysis.repeated_runs("paper", str(tmp_path)).set_index("key")
+    assert bool(t.loc["k", "identical"]) and t.loc["k", "curve max |difference|"] == pytest.approx(1e-7)
+
+
+def test_replayed_curves_pairs_runs_that_differ_only_in_patience(tmp_path):
+    def store(grid, name, curve, sessions=None, **cfg):
+        config = TrainConfig(**{"data": "Beauty", "model": "gru4rec", "loss": "cce", **cfg}).to_dict()
+        results.save({"key": name, "config": config, "metrics": {"m": 0.1}, "curve": curve,
+                      "provenance": {"device": "AMD (1 threads)", "sessions": sessions or []}},
+                     tmp_path / "paper" / grid / f"{name}.json")
+
+    base = ([3.0, 2.5, 2.2, 2.1], [0.01, 0.02, 0.025, 0.024])
+    store("table2", "p10", _curve(*base))
+    # patience 40: the same four epochs, then two more; resumed from its checkpoint at epoch 3 in a second session
+    store("ablations", "p40", _curve(base[0] + [2.0, 1.9], base[1] + [0.026, 0.027]),
+          sessions=[{"from_epoch": 0}, {"from_epoch": 3}], patience=40)
+    # another seed with patience 40: not the same configuration, never paired
+    store("ablations", "seed", _curve([9.0, 8.0], [0.5, 0.6]), patience=40, seed=7)
+    # a different loss whose patience-40 run drifted at epoch 2
+    store("table2", "ce10", _curve([3.0, 2.5], [0.01, 0.02]), loss="ce")
+    t = analysis.replayed_curves("paper", str(tmp_path))
+    assert len(t) == 1
+    row = t.iloc[0]
+    assert row["patience"] == "10 → 40" and row["grids"] == "table2, ablations"
+    assert row["shared epochs"] == 4 and row["values"] == 8 and row["resumed at epoch"] == "3"
+    assert row["max |difference|"] == 0 and bool(row["identical"])
+    store("ablations", "ce40", _curve([3.0, 2.5003, 2.4], [0.01, 0.02, 0.02]), loss="ce", patience=40)
+    t = analysis.replayed_curves("paper", str(tmp_path)).set_index("run")
+    assert t.loc["Beauty gru4rec ce", "max |difference|"] == pytest.approx(3e-4)
+    assert not t.loc["Beauty gru4rec ce", "identical"] and t.loc["Beauty gru4rec ce", "shared epochs"] == 2
+    assert t.loc["Beauty gru4rec ce", "resumed at epoch"] == ""
+    assert analysis.replayed_curves("paper", str(tmp_path / "none")).empty
 
 
 def test_table3_claim():
