@@ -433,14 +433,9 @@ def test_repeated_runs_compares_the_metrics_of_one_config_stored_twice(tmp_path)
     assert np.isnan(t.loc["k1", "curve max |difference|"])  # no stored curves: nothing to compare
 
 
-def _curve(losses, ndcg):
-    return [{"epoch": e + 1, "elapsed": 10.0 * (e + 1) + e, "train_loss": l, "valid_NDCG@20": n}
-            for e, (l, n) in enumerate(zip(losses, ndcg))]
-
-
 def test_repeated_runs_compares_curves_epoch_by_epoch(tmp_path):
-    for grid, curve in (("table2", _curve([2.0, 1.5, 1.2], [0.01, 0.02, 0.03])),
-                        ("table3", _curve([2.0, 1.5 + 1e-7, 1.2], [0.01, 0.02, 0.03]))):
+    for grid, curve in (("table2", _curve([0.01, 0.02, 0.03], [2.0, 1.5, 1.2])),
+                        ("table3", _curve([0.01, 0.02, 0.03], [2.0, 1.5 + 1e-7, 1.2]))):
         results.save({"key": "k", "config": {"data": "Beauty", "model": "sasrec", "loss": "cce"}, "metrics": {"m": 0.1},
                       "curve": curve, "provenance": {"device": "cpu"}}, tmp_path / "paper" / grid / "k.json")
     t = analysis.repeated_runs("paper", str(tmp_path)).set_index("key")
@@ -454,22 +449,22 @@ def test_replayed_curves_pairs_runs_that_differ_only_in_patience(tmp_path):
                       "provenance": {"device": "AMD (1 threads)", "sessions": sessions or []}},
                      tmp_path / "paper" / grid / f"{name}.json")
 
-    base = ([3.0, 2.5, 2.2, 2.1], [0.01, 0.02, 0.025, 0.024])
-    store("table2", "p10", _curve(*base))
-    # patience 40: the same four epochs, then two more; resumed from its checkpoint at epoch 3 in a second session
-    store("ablations", "p40", _curve(base[0] + [2.0, 1.9], base[1] + [0.026, 0.027]),
+    base = ([0.01, 0.02, 0.025, 0.024], [3.0, 2.5, 2.2, 2.1])
+    store("table2", "p10", [{**p, "elapsed": 5.0 * p["epoch"]} for p in _curve(*base)])
+    # patience 40: the same four epochs (another wall clock), then two more; resumed from its checkpoint at epoch 3
+    store("ablations", "p40", [{**p, "elapsed": 9.0 * p["epoch"]} for p in _curve(base[0] + [0.026, 0.027], base[1] + [2.0, 1.9])],
           sessions=[{"from_epoch": 0}, {"from_epoch": 3}], patience=40)
     # another seed with patience 40: not the same configuration, never paired
-    store("ablations", "seed", _curve([9.0, 8.0], [0.5, 0.6]), patience=40, seed=7)
+    store("ablations", "seed", _curve([0.5, 0.6], [9.0, 8.0]), patience=40, seed=7)
     # a different loss whose patience-40 run drifted at epoch 2
-    store("table2", "ce10", _curve([3.0, 2.5], [0.01, 0.02]), loss="ce")
+    store("table2", "ce10", _curve([0.01, 0.02], [3.0, 2.5]), loss="ce")
     t = analysis.replayed_curves("paper", str(tmp_path))
     assert len(t) == 1
     row = t.iloc[0]
     assert row["patience"] == "10 → 40" and row["grids"] == "table2, ablations"
     assert row["shared epochs"] == 4 and row["values"] == 8 and row["resumed at epoch"] == "3"
     assert row["max |difference|"] == 0 and bool(row["identical"])
-    store("ablations", "ce40", _curve([3.0, 2.5003, 2.4], [0.01, 0.02, 0.02]), loss="ce", patience=40)
+    store("ablations", "ce40", _curve([0.01, 0.02, 0.02], [3.0, 2.5003, 2.4]), loss="ce", patience=40)
     t = analysis.replayed_curves("paper", str(tmp_path)).set_index("run")
     assert t.loc["Beauty gru4rec ce", "max |difference|"] == pytest.approx(3e-4)
     assert not t.loc["Beauty gru4rec ce", "identical"] and t.loc["Beauty gru4rec ce", "shared epochs"] == 2
