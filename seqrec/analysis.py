@@ -159,7 +159,7 @@ def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Configurations of ``profile`` trained more than once (the same key stored by two grids, e.g. a cell rerun
     to record metrics added later): the determinism check "same seed, same machine, same metrics" on real runs.
     One row per key: ``run`` (data, model, loss), ``grids``, ``commits`` (short), ``devices``, ``metrics``
-    (how many both records have), ``max |difference|`` over them, ``identical`` and ``curve max |difference|``
+    (how many both records have), ``max |difference|`` over them, ``metrics identical`` and ``curve max |difference|``
     (training loss and validation metrics, epoch by epoch; NaN without stored curves). Error records are left
     out."""
     by_key: dict[str, list[tuple[str, dict]]] = {}
@@ -181,10 +181,10 @@ def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
                      "grids": ", ".join(g for g, _ in found),
                      "commits": ", ".join(str(p.get("commit") or "?")[:7] for p in prov),
                      "devices": ", ".join(sorted({str(p.get("device") or "unknown") for p in prov})),
-                     "metrics": len(shared), "max |difference|": diff, "identical": bool(shared) and diff == 0,
+                     "metrics": len(shared), "max |difference|": diff, "metrics identical": bool(shared) and diff == 0,
                      "curve max |difference|": max(curve_diffs, default=np.nan)})
     return pd.DataFrame(rows, columns=["run", "key", "grids", "commits", "devices", "metrics", "max |difference|",
-                                       "identical", "curve max |difference|"])
+                                       "metrics identical", "curve max |difference|"])
 
 
 def _curve_differences(curve_a: list[dict], curve_b: list[dict]) -> tuple[int, list[float]]:
@@ -204,8 +204,9 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
     up to the last epoch of the shorter run the longer one must replay its curve exactly, training loss and every
     validation metric, even where it was interrupted and resumed from its checkpoint in a later session. The
     determinism and resume check on real runs. One row per (shorter, longer) pair: ``run``, ``grids``,
-    ``patience`` ("10 → 40"), ``devices`` (as provenance names them, with the thread count), ``shared epochs``, ``resumed at epoch`` (the longer run's resume points, "" if it
-    ran in one go), ``values`` compared, ``max |difference|`` and ``identical``. Error records are left out."""
+    ``patience`` ("10 → 40"), ``devices`` (as provenance names them, with the thread count), ``shared epochs``,
+    ``resumed at epoch`` (the longer run's resume points, "–" if it ran in one go), ``values`` compared,
+    ``max |difference|`` and ``identical``. Error records are left out."""
     groups: dict[str, list[tuple[str, dict]]] = {}
     for grid, run in _stored_runs(profile, results_dir):
         cfg = run.get("config") or {}
@@ -225,6 +226,7 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
                 continue  # the same configuration stored twice: repeated_runs compares those
             epochs, diffs = _curve_differences(short["curve"], long["curve"])
             sessions = (long.get("provenance") or {}).get("sessions") or []
+            resumed = ", ".join(str(s["from_epoch"]) for s in sessions if s.get("from_epoch"))
             cfg = short["config"]
             rows.append({"run": f"{cfg.get('data')} {cfg.get('model')} {cfg.get('loss')}",
                          "grids": f"{short_grid}, {grid}",
@@ -232,7 +234,7 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
                          "devices": ", ".join(sorted({str((r.get("provenance") or {}).get("device") or "unknown")
                                                       for r in (short, long)})),
                          "shared epochs": epochs,
-                         "resumed at epoch": ", ".join(str(s["from_epoch"]) for s in sessions if s.get("from_epoch")),
+                         "resumed at epoch": resumed or "–",
                          "values": len(diffs), "max |difference|": max(diffs, default=np.nan),
                          "identical": bool(diffs) and max(diffs) == 0})
     return pd.DataFrame(rows, columns=REPLAY_COLUMNS)

@@ -426,9 +426,9 @@ def test_repeated_runs_compares_the_metrics_of_one_config_stored_twice(tmp_path)
     t = analysis.repeated_runs("paper", str(tmp_path)).set_index("key")
     assert list(t.index) == ["k1", "k2"]
     # only the metrics both records have are compared (the rerun's new metric is not)
-    assert t.loc["k1", "metrics"] == 2 and t.loc["k1", "max |difference|"] == 0 and bool(t.loc["k1", "identical"])
+    assert t.loc["k1", "metrics"] == 2 and t.loc["k1", "max |difference|"] == 0 and bool(t.loc["k1", "metrics identical"])
     assert t.loc["k1", "commits"] == "aaaaaaa, bbbbbbb" and t.loc["k1", "grids"] == "table2, table3"
-    assert t.loc["k2", "max |difference|"] == pytest.approx(0.0025) and not t.loc["k2", "identical"]
+    assert t.loc["k2", "max |difference|"] == pytest.approx(0.0025) and not t.loc["k2", "metrics identical"]
     assert analysis.repeated_runs("paper", str(tmp_path / "none")).empty
     assert np.isnan(t.loc["k1", "curve max |difference|"])  # no stored curves: nothing to compare
 
@@ -439,7 +439,7 @@ def test_repeated_runs_compares_curves_epoch_by_epoch(tmp_path):
         results.save({"key": "k", "config": {"data": "Beauty", "model": "sasrec", "loss": "cce"}, "metrics": {"m": 0.1},
                       "curve": curve, "provenance": {"device": "cpu"}}, tmp_path / "paper" / grid / "k.json")
     t = analysis.repeated_runs("paper", str(tmp_path)).set_index("key")
-    assert bool(t.loc["k", "identical"]) and t.loc["k", "curve max |difference|"] == pytest.approx(1e-7)
+    assert bool(t.loc["k", "metrics identical"]) and t.loc["k", "curve max |difference|"] == pytest.approx(1e-7)
 
 
 def test_replayed_curves_pairs_runs_that_differ_only_in_patience(tmp_path):
@@ -468,7 +468,7 @@ def test_replayed_curves_pairs_runs_that_differ_only_in_patience(tmp_path):
     t = analysis.replayed_curves("paper", str(tmp_path)).set_index("run")
     assert t.loc["Beauty gru4rec ce", "max |difference|"] == pytest.approx(3e-4)
     assert not t.loc["Beauty gru4rec ce", "identical"] and t.loc["Beauty gru4rec ce", "shared epochs"] == 2
-    assert t.loc["Beauty gru4rec ce", "resumed at epoch"] == ""
+    assert t.loc["Beauty gru4rec ce", "resumed at epoch"] == "–"
     assert analysis.replayed_curves("paper", str(tmp_path / "none")).empty
 
 
