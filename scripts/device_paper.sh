@@ -8,8 +8,9 @@
 # and unpack what comes back, here:  tar -xzf <files_at>/paper_results.tgz
 # The runner skips every stored cell and resumes a partial one at its last epoch; when the budget ends, the running
 # cell is stopped (SIGTERM) with its per-epoch checkpoint kept, so the next call (or a CPU run) goes on from there.
-# Cells in the issue's order, skipping what the store has (on 2026-11-28: LastFM complete; SASRec and GRU4Rec
-# everywhere, SR-GNN on Beauty, Table 3's BERT4Rec done on CPU): SR-GNN on the large datasets left,
+# Cells in the issue's order, skipping what the store has (on 2026-11-28, 5th session: LastFM complete; SASRec and
+# GRU4Rec everywhere, SR-GNN on Beauty, Toys_and_Games and Sports_and_Outdoors, Table 3's BERT4Rec done on CPU;
+# Yelp SR-GNN and Figure 1's CCE cell partly trained on CPU: carry their checkpoints): SR-GNN on Yelp,
 # Figure 1's cheaper losses (1-10 negatives, CE, CCE), S3-Rec (pretraining per dataset), the rest of Figure 1, the
 # patience-40 checks, the seeds. Override with CELLS="grid:filter ..." (filter as in --only, ';'-separated).
 set -u
