@@ -195,10 +195,6 @@ def _curve_differences(curve_a: list[dict], curve_b: list[dict]) -> tuple[int, l
                         if k not in ("epoch", "elapsed") and k in b and a[k] is not None and b[k] is not None]
 
 
-REPLAY_COLUMNS = ["run", "grids", "patience", "devices", "shared epochs", "resumed at epoch", "values",
-                  "max |difference|", "identical"]
-
-
 def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Stored runs whose configurations differ only in ``patience`` (a Table 2 cell and its patience-40 ablation):
     up to the last epoch of the shorter run the longer one must replay its curve exactly, training loss and every
@@ -214,7 +210,7 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
             continue
         try:  # the key of the configuration with its patience set aside (old records lack newer fields' defaults)
             rest = TrainConfig.from_dict({**cfg, "patience": 1}).key()
-        except (SeqrecError, TypeError):
+        except SeqrecError:
             continue
         groups.setdefault(rest, []).append((grid, run))
     rows = []
@@ -237,7 +233,8 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
                          "resumed at epoch": resumed or "–",
                          "values": len(diffs), "max |difference|": max(diffs, default=np.nan),
                          "identical": bool(diffs) and max(diffs) == 0})
-    return pd.DataFrame(rows, columns=REPLAY_COLUMNS)
+    return pd.DataFrame(rows, columns=["run", "grids", "patience", "devices", "shared epochs", "resumed at epoch",
+                                       "values", "max |difference|", "identical"])
 
 
 def planned_cells(grid: str, profile: str) -> pd.DataFrame:
