@@ -549,3 +549,66 @@ def test_table3_against_table2():
     assert t.loc[("SASRec (BCE)", "HIT@10"), "ours"] == pytest.approx(0.05)
     assert t.loc[("SASRec (CCE)", "HIT@10"), "Table 3 vs Table 2"] == pytest.approx(0.0)
     assert np.isnan(t.loc[("SASRec (CCE)", "HIT@10"), "ours"]) and np.isnan(t.loc[("SASRec (CCE)", "NDCG@10"), "paper Table 2"])
+
+
+# --------------------------------------------------------------------------- Figure 1 verdicts and claim
+def _figure1_compared():
+    """paper.compare of Figure 1 on hand-made runs: CCE at 0.09 / 0.052 (seeds 42, 43: 0.08 and 0.10 HIT@10),
+    BCE-1 at 0.06 / 0.03, BPR-10 at 0.02 HIT@10 only, CE at 0.10 / 0.04, every other loss not run."""
+    from seqrec import paper
+
+    def run(loss, negatives, metric, value, seed=42):
+        kind = "improved" if loss == "CCE" else "original"
+        return {"data": "Beauty", "paper_model": "SASRec", "loss_kind": kind, "paper_loss": loss, "negatives": negatives,
+                "metric": metric, "value": value, "seed": seed, "key": f"{loss}{negatives}-{seed}", "train_seconds": 100.0}
+
+    rows = [run("CCE", "all", "full_HIT@10", 0.08), run("CCE", "all", "full_NDCG@10", 0.052),
+            run("CCE", "all", "full_HIT@10", 0.10, seed=43), run("CCE", "all", "full_NDCG@10", 0.052, seed=43),
+            run("BCE", "1", "full_HIT@10", 0.06), run("BCE", "1", "full_NDCG@10", 0.03),
+            run("BPR", "10", "full_HIT@10", 0.02),
+            run("CE", "all", "full_HIT@10", 0.10), run("CE", "all", "full_NDCG@10", 0.04)]
+    return paper.compare(pd.DataFrame(rows), "figure1")
+
+
+def test_figure1_cells_and_verdicts():
+    c = _figure1_compared()
+    cells = analysis.figure1_cells(c)
+    assert len(cells) == 17 and cells["label"].is_unique  # one per point of the figure
+    assert cells.set_index("label").loc["BCE-1", "verdict"] == "reproduced"  # 0.06 vs 0.0585: +2.6 %
+    reasons = pd.Series("", index=c.index)
+    reasons[c[(c.loss == "BCE") & (c.negatives == "10")].index] = "compute"
+    v = analysis.figure1_verdicts(c, reasons)
+    assert list(v.index) == list(cells["label"])
+    assert v.loc["CCE", "HIT@10 ours"] == "0.0900 ± 0.0141 (2 seeds)"
+    assert v.loc["CCE", "HIT@10 verdict"] == "reproduced"  # 0.09 vs 0.0936: −3.8 %
+    assert v.loc["CCE", "NDCG@10 verdict"] == "reproduced" and v.loc["CCE", "NDCG@10 vs paper"] == pytest.approx(0.052 / 0.0564 - 1)
+    assert v.loc["CE", "HIT@10 verdict"] == "better" and v.loc["CE", "NDCG@10 verdict"] == "better"  # 0.04 vs 0.0306
+    assert v.loc["BPR-10", "HIT@10 verdict"] == "better" and v.loc["BPR-10", "NDCG@10 verdict"] == "not run"
+    assert v.loc["BCE-10", "HIT@10 ours"] == "not run" and v.loc["BCE-10", "why not run"] == "compute"
+    assert v.loc["MLM (mask 0.2)", "NDCG@10 reported"] == analysis.NOT_REPORTED  # read off a HIT@10-only figure
+    assert v.loc["MLM (mask 0.2)", "HIT@10 reported"] == pytest.approx(0.060)
+
+
+def test_figure1_claim_and_words():
+    claim = analysis.figure1_claim(_figure1_compared())
+    hit = claim[claim.metric == "HIT@10"].set_index("other loss")
+    assert len(hit) == 16 and len(claim) == 16 + 14  # the MLM points report HIT@10 only
+    assert hit.loc["BCE-1", "verdict"] == "holds" and hit.loc["BCE-1", "difference"] == pytest.approx(0.03)
+    assert hit.loc["CE", "verdict"] == "does not hold"  # 0.09 < 0.10
+    assert bool(hit.loc["CE", "paper: CCE better"])
+    assert hit.loc["BCE-10", "verdict"] == "not run" and np.isnan(hit.loc["BCE-10", "difference"])
+    ndcg = claim[claim.metric == "NDCG@10"].set_index("other loss")
+    assert ndcg.loc["CE", "verdict"] == "holds" and ndcg.loc["BPR-10", "verdict"] == "not run"
+    words = analysis.figure1_claim_in_words(claim)
+    assert words == ("Figure 1's claim, CCE is the most accurate loss: on HIT@10 it beats 2 of the 3 other losses run "
+                     "(not CE); on NDCG@10 it beats 2 of the 2 other losses run. 13 other loss configurations are not run yet.")
+    none = analysis.figure1_claim(_figure1_compared().assign(reproduced=np.nan))
+    assert set(none.verdict) == {"not run"} and "not tested yet" in analysis.figure1_claim_in_words(none)
+
+
+def test_verdict_overview_counts_each_table():
+    c = _figure1_compared()
+    o = analysis.verdict_overview({"Table 2": _compared(), "Figure 1": analysis.figure1_cells(c)})
+    assert list(o.columns) == [*analysis.VERDICTS, "run", "cells"]
+    assert o.loc["Table 2"].tolist() == [1, 0, 1, 2, 2, 4]
+    assert o.loc["Figure 1"].tolist() == [2, 2, 0, 13, 4, 17]  # BCE-1, CCE reproduced; BPR-10, CE better
