@@ -8,15 +8,15 @@
 # and unpack what comes back, here:  tar -xzf <files_at>/paper_results.tgz
 # The runner skips every stored cell and resumes a partial one at its last epoch; when the budget ends, the running
 # cell is stopped (SIGTERM) with its per-epoch checkpoint kept, so the next call (or a CPU run) goes on from there.
-# Cells in the issue's order, skipping what the store has (on 2026-11-28, 5th session: LastFM complete; SASRec and
-# GRU4Rec everywhere, SR-GNN on Beauty, Toys_and_Games and Sports_and_Outdoors, Table 3's BERT4Rec done on CPU;
-# Yelp SR-GNN and Figure 1's CCE cell partly trained on CPU: carry their checkpoints): SR-GNN on Yelp,
-# Figure 1's cheaper losses (1-10 negatives, CE, CCE), S3-Rec (pretraining per dataset), the rest of Figure 1, the
-# patience-40 checks, the seeds. Override with CELLS="grid:filter ..." (filter as in --only, ';'-separated).
+# Cells in the issue's order, skipping what the store has (on 2026-11-28, 6th session: LastFM complete; SASRec,
+# GRU4Rec and SR-GNN (both CCE variants) everywhere, Table 3's BERT4Rec and both patience-40 checks done on CPU;
+# Figure 1's CCE and BCE-1 cells and Beauty's SASRec seeds partly trained on CPU: carry their checkpoints):
+# Figure 1's cheaper losses (1-10 negatives, CE, CCE), S3-Rec (pretraining per dataset), the rest of Figure 1,
+# the seeds. Override with CELLS="grid:filter ..." (filter as in --only, ';'-separated).
 set -u
 BUDGET=${BUDGET:-540}
 export SEQREC_DATA_DIR=${SEQREC_DATA_DIR:-$PWD/.devdata} PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-CELLS=${CELLS:-"table2:model=sasrec table2:model=srgnn figure1:num_negatives=10 figure1:loss=bce,ce,cce;num_negatives=1 table2:model=s3rec figure1: ablations:ablation=patience ablations:ablation=seeds"}
+CELLS=${CELLS:-"figure1:num_negatives=10 figure1:loss=bce,ce,cce;num_negatives=1 table2:model=s3rec figure1: ablations:ablation=seeds ablations:"}
 touch /tmp/device_start
 end=$(( $(date +%s) + BUDGET ))
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
