@@ -362,7 +362,7 @@ def verdict_overview(compared: dict[str, pd.DataFrame]) -> pd.DataFrame:
     ``run`` and ``cells`` (all reported cells)."""
     rows = {}
     for name, table in compared.items():
-        counts = table["verdict"].value_counts().reindex(VERDICTS, fill_value=0).astype(int)
+        counts = verdict_counts(table)["cells"].astype(int)
         rows[name] = {**counts.to_dict(), "run": int(counts.sum() - counts["not run"]), "cells": int(counts.sum())}
     return pd.DataFrame.from_dict(rows, orient="index", columns=[*VERDICTS, "run", "cells"])
 
