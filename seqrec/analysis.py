@@ -306,9 +306,9 @@ def figure1_verdicts(compared: pd.DataFrame, reasons: pd.Series | None = None) -
             c = cell.iloc[0]
             row.update({f"{name} reported": c["reported"], f"{name} ours": _mean_std(c),
                         f"{name} vs paper": c["rel_diff"], f"{name} verdict": c["verdict"]})
-        if reasons is not None:
-            why = [reasons.get(i, "") for i in g.index if g.loc[i, "metric"] == FIGURE1_CELL_METRIC]
-            row["why not run"] = why[0] if why else ""
+        if reasons is not None:  # a configuration's reason is its cell's, the HIT@10 row
+            cell = g.index[g["metric"] == FIGURE1_CELL_METRIC]
+            row["why not run"] = reasons.get(cell[0], "") if len(cell) else ""
         rows.append(row)
     return pd.DataFrame(rows).set_index("label")
 
