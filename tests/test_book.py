@@ -64,6 +64,14 @@ def test_notebooks_have_a_parameters_cell():
             assert f"{p} = " in tagged[0].source, (name, p)
 
 
+def test_every_code_cell_is_collapsed_in_the_book():
+    """Chapters show results; their code is one click away ('Show code cell source'), in every cell alike."""
+    for name in CHAPTERS:
+        nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        shown = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "hide-input" not in c.metadata.get("tags", [])]
+        assert not shown, f"{name}: code cells {shown} lack the hide-input tag"
+
+
 def test_every_notebook_cell_has_a_unique_id():
     """nbformat 4.5 requires cell ids (a missing one is a warning today, an error in future nbformat)."""
     import json
@@ -86,21 +94,55 @@ needs_runner = pytest.mark.skipif(not book.runner_available(),
                                          "issue 4): the notebooks cannot get results")
 
 
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
+CHECKOUT_OUTPUTS = (ROOT / "_build" / "html", ROOT / "book" / "generated")
+
+
+def _outputs_in_checkout() -> dict[str, int]:
+    """Every file a book build writes in the checkout, with its modification time (ns)."""
+    return {str(f): f.stat().st_mtime_ns for d in CHECKOUT_OUTPUTS if d.is_dir() for f in d.rglob("*") if f.is_file()}
+
+
+CHECKOUT_BEFORE: dict[str, int] = {}  # what the checkout held before the test build
+
+
 @pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    """Execute every notebook (smoke, training what is missing into a copy of results/smoke) and build the HTML."""
+def book_root(tmp_path_factory):
+    """A copy of the book's sources to build in, so that the smoke build never replaces the checkout's own
+    ``_build/html`` or ``book/generated/`` (a reader's ``make book`` survives ``make test``)."""
+    root = tmp_path_factory.mktemp("book")
+    for name in BOOK_SOURCES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("generated", ".ipynb_checkpoints"))
+        else:
+            shutil.copy2(src, root / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def built_book(book_root, tmp_path_factory):
+    """Execute every notebook (smoke, training what is missing into a copy of results/smoke) and build the HTML,
+    in the copy of the sources. Returns the HTML folder."""
     results = tmp_path_factory.mktemp("results")
     if (ROOT / "results" / "smoke").is_dir():
         shutil.copytree(ROOT / "results" / "smoke", results / "smoke")
-    html = book.build("smoke", "missing", results_dir=str(results), log=print)
-    return html
+    CHECKOUT_BEFORE.update(_outputs_in_checkout())
+    return book.build("smoke", "missing", results_dir=str(results), root=book_root, log=print)
 
 
 @pytest.mark.slow
 @needs_runner
-def test_every_chapter_executed_under_smoke_and_says_so(built_book):
+def test_the_test_build_leaves_the_checkouts_book_alone(built_book, book_root):
+    assert built_book == book_root / "_build" / "html" and (built_book / "index.html").is_file()
+    assert _outputs_in_checkout() == CHECKOUT_BEFORE
+
+
+@pytest.mark.slow
+@needs_runner
+def test_every_chapter_executed_under_smoke_and_says_so(built_book, book_root):
     for name in CHAPTERS:
-        nb = nbformat.read(ROOT / "book" / "generated" / f"{name}.ipynb", as_version=4)
+        nb = nbformat.read(book_root / "book" / "generated" / f"{name}.ipynb", as_version=4)
         assert nb.metadata["papermill"]["parameters"]["profile"] == "smoke"
         assert nb.metadata["papermill"].get("exception") in (None, False), name
         text = json.dumps([c.get("outputs", []) for c in nb.cells])
