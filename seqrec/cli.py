@@ -108,7 +108,7 @@ def cmd_run(args) -> int:
         warnings.simplefilter("always", UserWarning)
         frame = experiments.run_grid(args.grid, args.profile, only=experiments.parse_only(args.only),
                                      results_dir=args.results_dir, executor=args.executor, scheduler=args.scheduler,
-                                     progress=not args.quiet, device=args.device)
+                                     progress=not args.quiet, device=args.device, jobs=args.jobs)
     for w in caught:
         print(f"seqrec: warning: {w.message}", file=sys.stderr)
     if len(frame):
@@ -200,8 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a grid's missing cells into results/<profile>/<grid>/, print the table")
     grid_options(run)
     run.add_argument("--executor", default="local", choices=["local", "subprocess", "inprocess", "dask"],
-                     help="local (default): sequential, one subprocess per cell unless the profile says in-process "
-                          "(smoke); subprocess/inprocess force either; dask: one task per cell")
+                     help="local (default): one subprocess per cell (in-process for the smoke profile unless "
+                          "--jobs > 1); subprocess/inprocess force either; dask: one task per cell")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="train up to N cells at once, each in its own subprocess (default: 1); each gets "
+                          "OMP_NUM_THREADS = cores // N unless set. On a GPU, N cells share the device")
     run.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786")
     run.add_argument("--device", help="override the profile's device (auto, cpu, cuda); not part of the key")
     run.add_argument("--quiet", action="store_true", help="no per-cell lines")

@@ -302,21 +302,22 @@ def cells(grid: str, profile: str, only: dict[str, str] | None = None, *, device
 
 def run_grid(grid: str, profile: str, *, only: dict[str, str] | None = None, train: bool = True,
              results_dir: str = "results", executor: str = "local", scheduler=None, progress: bool = True,
-             device: str | None = None):
+             device: str | None = None, jobs: int = 1):
     """Train the cells of ``grid`` missing from ``results_dir/<profile>/<grid>/`` (when ``train``), then return the
     tidy frame (one row per run x metric, plus one column per label) of the grid's cells that are stored.
 
-    ``executor``: ``local`` (sequential on this machine: one fresh subprocess per cell when the profile isolates
-    cells, as quick and paper do, else in this process), ``subprocess`` or ``inprocess`` (force either), or
-    ``dask`` (``scheduler``: an address ``tcp://host:8786`` or a ``distributed.Client``).
+    ``executor``: ``local`` (on this machine: one fresh subprocess per cell when the profile isolates cells, as
+    quick and paper do, or when ``jobs > 1``, else in this process), ``subprocess`` or ``inprocess`` (force
+    either), or ``dask`` (``scheduler``: an address ``tcp://host:8786`` or a ``distributed.Client``). ``jobs``: how
+    many cells train at once (subprocess executor; see :func:`seqrec.runner.execute`).
     """
     from . import runner
 
     selected = cells(grid, profile, only, device=device)
     if executor == "local":
-        executor = "subprocess" if get_profile(profile).isolate else "inprocess"
+        executor = "subprocess" if get_profile(profile).isolate or jobs > 1 else "inprocess"
     store = runner.Store(results_dir, profile, grid)
     if train:
         runner.execute(selected, store, grid=grid, profile=profile, executor=executor, scheduler=scheduler,
-                       progress=progress)
+                       progress=progress, jobs=jobs)
     return store.frame(selected)

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from . import data as data_mod
 from .config import TrainConfig
 from .errors import SeqrecError
+from .locking import file_lock
 from .trainer import save_checkpoint
 from .models.s3rec import MASK_PROB, WEIGHTS, S3Rec, S3RecPretrainer
 
@@ -111,8 +112,15 @@ def ensure_pretrained(config: TrainConfig, *, dataset: data_mod.SequenceData | N
 
     ``dataset`` overrides loading ``config.data`` (its attributes are still located from ``config.data``).
     ``stop_after`` ends after that many epochs in total, leaving a resumable unfinished checkpoint (tests).
+    Holds a lock on ``<checkpoint>.lock`` meanwhile: two runs that need the same pretraining (S3-Rec's BCE and CCE
+    cells run side by side, ``seqrec run --jobs``) pretrain once; the second waits, then finds it finished.
     """
     path = checkpoint_path(config)
+    with file_lock(path.with_name(path.name + ".lock")):
+        return _ensure_pretrained(config, path, dataset=dataset, progress=progress, stop_after=stop_after)
+
+
+def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bool, stop_after: int | None) -> Path:
     epochs = pretrain_epochs(config)
     saved = torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
     if saved is not None and saved["epochs_done"] >= epochs:

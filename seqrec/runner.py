@@ -15,16 +15,20 @@ Changes that do not alter results (refactors, speed-ups with identical outputs, 
 
 Executors (one task per missing cell, cells are independent):
 
-- ``subprocess``: cells run one after the other, each in a fresh Python subprocess
+- ``subprocess``: cells run one after the other (``jobs=N``: up to N at once), each in a fresh Python subprocess
   (``python -m seqrec.runner``) so that the peak resident memory recorded for a run is that run's, and a crash
   (segfault, out of memory) takes down only its cell. SIGTERM of the runner ends the running child too (the
   child removes its temporary file); its cell is missing and runs again on the next invocation, resuming from the
   last finished epoch: the trainer checkpoints every epoch to :meth:`Store.partial` (removed when the record is
-  stored), so a long cell can be carried over several sessions on the same machine.
+  stored), so a long cell can be carried over several sessions on the same machine. With ``jobs > 1`` each
+  child gets ``OMP_NUM_THREADS`` = cores // jobs unless the caller set it (N cells share the cores rather than
+  oversubscribe them; on a GPU they share the device, which one small model leaves mostly idle).
 - ``inprocess``: the same, in the calling process (no interpreter start-up per cell; an exception still only
   fails its cell, but peak memory is the process's high-water mark and a hard crash stops the grid).
 - ``local`` (default of ``run_grid``): ``subprocess`` when the profile isolates cells (quick, paper), else
   ``inprocess`` (smoke); decided in :func:`seqrec.experiments.run_grid`.
+- Every local cell is trained under a lock (:mod:`seqrec.locking`, ``.partial/<grid>/<run>.lock``): a second
+  runner started on the same store skips the cells the first is training ("busy") instead of training them twice.
 - ``dask``: one ``distributed`` task per missing cell (``resources={"GPU": 1}`` for cells whose device is CUDA);
   workers train and return the record, the client writes it to the store (no shared filesystem needed; the
   workers need the datasets).
@@ -36,6 +40,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -43,6 +48,7 @@ from pathlib import Path
 
 from . import results
 from .errors import SeqrecError
+from .locking import Busy, file_lock
 
 RESULTS_VERSION = 1
 EXECUTORS = ("local", "subprocess", "inprocess", "dask")
@@ -207,22 +213,74 @@ def task_resources(config) -> dict | None:
     return {"GPU": 1} if str(config.device).startswith("cuda") else None
 
 
-def _run_subprocess(payload: dict, out: Path) -> dict:
-    """Run one cell in a fresh interpreter that writes its record to ``out``; return the record."""
-    env = dict(os.environ)
+def child_env(jobs: int = 1, environ=None) -> dict:
+    """The environment of a cell's subprocess: this package importable and, when ``jobs`` cells run at once and
+    the caller set no thread count, ``OMP_NUM_THREADS`` = cores // jobs (at least 1)."""
+    env = dict(os.environ if environ is None else environ)
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    if jobs > 1 and not env.get("OMP_NUM_THREADS"):
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    return env
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class Children:
+    """The cell subprocesses running now, so that a terminated runner stops all of them; once stopped, no new one
+    may start (a job thread that was about to launch its cell gives up instead)."""
+
+    def __init__(self):
+        self._procs, self._lock, self.closed = set(), threading.Lock(), False
+
+    def add(self, proc: subprocess.Popen) -> bool:
+        with self._lock:
+            if not self.closed:
+                self._procs.add(proc)
+            return not self.closed
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            self.closed, procs = True, list(self._procs)
+        for proc in procs:
+            _stop(proc)
+
+
+def _run_subprocess(payload: dict, out: Path, env: dict | None = None, live: Children | None = None) -> dict:
+    """Run one cell in a fresh interpreter that writes its record to ``out``; return the record. ``live``: where
+    the child is registered while it runs."""
     proc = subprocess.Popen([sys.executable, "-m", "seqrec.runner", str(out)], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=child_env() if env is None else env)
+    if live is not None and not live.add(proc):
+        _stop(proc)
+        raise _Terminated()
     try:
         _, err = proc.communicate(json.dumps(payload))
     except BaseException:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         raise
+    finally:
+        if live is not None:
+            live.discard(proc)
     if proc.returncode == 0 and out.exists():
         return json.loads(out.read_text(encoding="utf-8"))
     last = (err or "").strip().splitlines()[-1:] or [""]
@@ -257,36 +315,61 @@ def _unique_missing(cells, store: Store) -> list:
     return missing
 
 
-class _Terminated(BaseException):
-    pass
+BUSY, STORED = "busy", "stored"  # what _train_cell returns instead of a record when it did not train the cell
 
 
-def _on_sigterm(signum, frame):
-    raise _Terminated()
+def _train_cell(cell, store: Store, grid: str, profile: str, executor: str, env: dict, live: Children):
+    """Train one missing cell under its lock; return its record, or BUSY (another runner holds the lock) or STORED
+    (another runner stored it since this one looked)."""
+    payload = {**_payload(cell, grid, profile), "checkpoint": str(store.partial(cell.config)),
+               "model_out": str(store.model(cell.config))}
+    invalid = _invalid(payload)
+    if invalid is not None:  # e.g. a model not registered: no need for a process to say so
+        return _error_record(payload, invalid)
+    try:
+        with file_lock(store.partial(cell.config).with_suffix(".lock"), blocking=False):
+            if cell.config.key() in store.done():
+                return STORED
+            if executor == "inprocess":
+                return execute_cell(payload)
+            return _run_subprocess(payload, store.path(cell.config), env, live)
+    except Busy:
+        return BUSY
 
 
 def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "local", scheduler=None,
-            progress: bool = True) -> dict:
-    """Run the cells of ``cells`` missing from ``store``; return counts {total, stored, ran, errors}."""
+            progress: bool = True, jobs: int = 1) -> dict:
+    """Run the cells of ``cells`` missing from ``store``, up to ``jobs`` at once (subprocess executor); return
+    counts {total, stored, ran, errors, busy}."""
     if executor == "local":
         executor = "subprocess"
     if executor not in EXECUTORS:
         raise SeqrecError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise SeqrecError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    if jobs > 1 and executor != "subprocess":
+        raise SeqrecError(f"jobs={jobs} needs the subprocess executor (cells side by side in separate processes), "
+                          f"not {executor!r}")
     unique = {c.config.key() for c in cells}
     missing = _unique_missing(cells, store)
     to_run = {c.config.key() for c in missing}
     for cell in cells:  # a run stored by its worker just before the runner was killed keeps no checkpoint
         if cell.config.key() not in to_run:
             store.partial(cell.config).unlink(missing_ok=True)
-    counts = {"total": len(unique), "stored": len(unique) - len(missing), "ran": 0, "errors": 0}
+    counts = {"total": len(unique), "stored": len(unique) - len(missing), "ran": 0, "errors": 0, "busy": 0}
     say = print if progress else (lambda *a, **k: None)
     say(f"{grid} / {profile}: {len(unique)} runs, {counts['stored']} already stored, {len(missing)} to run "
-        f"({executor}) -> {store.root}", flush=True)
+        f"({executor}{f', {jobs} at once' if jobs > 1 else ''}) -> {store.root}", flush=True)
     if not missing:
         return counts
     t0 = time.perf_counter()
 
     def record_done(i, cell, record):
+        if record in (BUSY, STORED):
+            counts["busy" if record == BUSY else "stored"] += 1
+            say(f"[{i}/{len(missing)}] {_describe(cell)}: skipped, "
+                f"{'another runner is training it' if record == BUSY else 'another runner stored it'}", flush=True)
+            return
         store.write(record)
         if record.get("status") == "ok":
             store.partial(cell.config).unlink(missing_ok=True)
@@ -297,32 +380,49 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
     if executor == "dask":
         _execute_dask(missing, store, grid, profile, scheduler, record_done)
     else:
+        env, live = child_env(jobs), Children()
         previous = None
         try:
             previous = signal.signal(signal.SIGTERM, _on_sigterm)
         except ValueError:  # not the main thread
             pass
         try:
-            for i, cell in enumerate(missing, 1):
-                payload = {**_payload(cell, grid, profile), "checkpoint": str(store.partial(cell.config)),
-                           "model_out": str(store.model(cell.config))}
-                invalid = _invalid(payload)
-                if invalid is not None:  # e.g. a model not registered: no need for a process to say so
-                    record = _error_record(payload, invalid)
-                elif executor == "inprocess":
-                    record = execute_cell(payload)
-                else:
-                    record = _run_subprocess(payload, store.path(cell.config))
-                record_done(i, cell, record)
+            if jobs == 1:
+                for i, cell in enumerate(missing, 1):
+                    record_done(i, cell, _train_cell(cell, store, grid, profile, executor, env, live))
+            else:
+                _execute_parallel(missing, jobs, lambda cell: _train_cell(cell, store, grid, profile, executor, env, live),
+                                  record_done, live)
         except _Terminated:
-            say("terminated: the running cell was stopped; rerun to resume", flush=True)
+            say("terminated: the running cells were stopped; rerun to resume", flush=True)
             raise SystemExit(143)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
-    say(f"{grid} / {profile}: ran {counts['ran']} ({counts['errors']} errors) in {time.perf_counter() - t0:.1f} s",
+    busy = f", {counts['busy']} busy elsewhere" if counts["busy"] else ""
+    say(f"{grid} / {profile}: ran {counts['ran']} ({counts['errors']} errors{busy}) in {time.perf_counter() - t0:.1f} s",
         flush=True)
     return counts
+
+
+def _execute_parallel(missing, jobs: int, train_cell, record_done, live: Children) -> None:
+    """Up to ``jobs`` cells at once, each in its own subprocess driven by a thread; records are written here, in the
+    calling thread, as cells finish. On SIGTERM (or any exception) every running child is stopped first."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="seqrec-cell")
+    futures = {}
+    try:
+        futures.update({pool.submit(train_cell, cell): cell for cell in missing})
+        for i, fut in enumerate(as_completed(futures), 1):
+            record_done(i, futures[fut], fut.result())
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        live.stop_all()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _execute_dask(missing, store, grid, profile, scheduler, record_done) -> None:

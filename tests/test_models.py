@@ -210,6 +210,36 @@ def test_s3rec_each_pretraining_loss_decreases(rule_dataset):
         assert after[k] < before[k] - 0.02, (k, before[k], after[k])
 
 
+def test_s3rec_pretraining_needed_twice_at_once_runs_once(rule_dataset, monkeypatch):
+    """S3-Rec's BCE and CCE cells side by side (``seqrec run --jobs 2``) need the same pretraining: the second
+    waits on the checkpoint's lock and then finds it finished, so pretraining runs once, not twice at once."""
+    import threading
+
+    config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2}, **SMALL)
+    saves, real_save, both_in = [], pretrain.save_checkpoint, threading.Barrier(2, timeout=30)
+
+    real_path = pretrain.checkpoint_path
+
+    def counting_save(path, state):
+        saves.append(state["epochs_done"])
+        real_save(path, state)
+
+    def path_once_both_arrived(c):  # both callers are inside ensure_pretrained before either takes the lock
+        both_in.wait()
+        return real_path(c)
+    monkeypatch.setattr(pretrain, "save_checkpoint", counting_save)
+    monkeypatch.setattr(pretrain, "checkpoint_path", path_once_both_arrived)
+    paths = []
+    threads = [threading.Thread(target=lambda: paths.append(pretrain.ensure_pretrained(config, progress=False)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(paths) == 2 and paths[0] == paths[1] and saves == [1, 2]
+    assert torch.load(paths[0], weights_only=False)["epochs_done"] == 2
+
+
 def test_s3rec_checkpoint_resume_and_finetuning_start(rule_dataset):
     config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2}, **SMALL)
     with pytest.raises(SeqrecError, match="seqrec pretrain --data"):

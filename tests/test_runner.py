@@ -170,7 +170,7 @@ def test_inprocess_run_stores_once_records_errors_and_resumes(tiny):
     time.sleep(0.01)
     counts = runner.execute(experiments.cells("tinygrid", "tinyprof"), store, grid="tinygrid", profile="tinyprof",
                             executor="inprocess", progress=False)
-    assert counts == {"total": 4, "stored": 3, "ran": 1, "errors": 1}
+    assert counts == {"total": 4, "stored": 3, "ran": 1, "errors": 1, "busy": 0}
     after = {f.name: f.stat().st_mtime_ns for f in store.root.glob("*.json")}
     assert after.keys() == before.keys()
     changed = {n for n in after if after[n] != before[n]}
@@ -242,15 +242,16 @@ SCRIPT = textwrap.dedent("""
     from seqrec import experiments
     from seqrec.experiments import GRIDS, PROFILES, Profile
     GRIDS["tinygrid"] = tiny_grid(Path({data!r}))
-    PROFILES["tinyprof"] = Profile("tinyprof", "test", max_epochs={epochs})
-    experiments.run_grid("tinygrid", "tinyprof", only={{"model": "sasrec"}}, results_dir={res!r}, executor={executor!r})
+    PROFILES["tinyprof"] = Profile("tinyprof", "test", max_epochs={epochs}, overrides={overrides})
+    experiments.run_grid("tinygrid", "tinyprof", only={{"model": "sasrec"}}, results_dir={res!r}, executor={executor!r},
+                         jobs={jobs})
 """)
 
 
-def run_script(tmp_path, epochs, executor="local"):
+def run_script(tmp_path, epochs, executor="local", jobs=1, overrides=None):
     script = tmp_path / f"run{epochs}.py"
     script.write_text(SCRIPT.format(tests=str(ROOT / "tests"), data=str(tmp_path / "tiny.txt"), epochs=epochs,
-                                    res=str(tmp_path / "res"), executor=executor))
+                                    res=str(tmp_path / "res"), executor=executor, jobs=jobs, overrides=overrides or {}))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=env)
@@ -301,7 +302,7 @@ def test_a_run_stored_by_another_grid_of_the_profile_is_reused(tiny, monkeypatch
     store = runner.Store(tiny / "res", "tinyprof", "othergrid")
     counts = runner.execute(experiments.cells("othergrid", "tinyprof"), store, grid="othergrid", profile="tinyprof",
                             executor="inprocess", progress=False)
-    assert counts == {"total": 2, "stored": 1, "ran": 1, "errors": 0}  # BCE reused, CCE trained
+    assert counts == {"total": 2, "stored": 1, "ran": 1, "errors": 0, "busy": 0}  # BCE reused, CCE trained
     assert [p.name for p in store.root.glob("*_bce_*.json")] == []  # not copied either
     frame = experiments.run_grid("othergrid", "tinyprof", results_dir=tiny / "res", train=False, progress=False)
     assert set(frame["loss"]) == {"bce", "cce"} and set(frame["ablation"]) == {"mine"}
@@ -352,6 +353,109 @@ def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch)
     sessions = record["provenance"]["sessions"]
     assert [s["from_epoch"] for s in sessions] == [0, 2] and len(reference["provenance"]["sessions"]) == 1
     assert record["provenance"]["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in sessions))
+
+
+# --------------------------------------------------------------------------- jobs side by side, and locks
+def test_jobs_run_cells_side_by_side(tiny, monkeypatch):
+    """With jobs=2 two cells are in flight at once (both reach a barrier that needs two parties), each child is
+    given half the cores as its thread count, and every record is written by the calling thread."""
+    import threading
+
+    barrier, envs, writers = threading.Barrier(2, timeout=60), [], []
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+    def fake_subprocess(payload, out, env=None, live=None):
+        envs.append(env)
+        barrier.wait()  # BrokenBarrierError (so the test fails) unless a second cell runs meanwhile
+        return runner._error_record(payload, "fake: not trained")
+
+    real_write = runner.Store.write
+    monkeypatch.setattr(runner, "_run_subprocess", fake_subprocess)
+    monkeypatch.setattr(runner.Store, "write", lambda self, r: writers.append(threading.current_thread()) or real_write(self, r))
+    cells = experiments.cells("tinygrid", "tinyprof", {"loss": "bce,ce"})
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    counts = runner.execute(cells, store, grid="tinygrid", profile="tinyprof", executor="subprocess", jobs=2, progress=False)
+    assert counts == {"total": 2, "stored": 0, "ran": 2, "errors": 2, "busy": 0}
+    assert [e["OMP_NUM_THREADS"] for e in envs] == [str(max(1, (os.cpu_count() or 1) // 2))] * 2
+    assert writers == [threading.main_thread()] * 2 and len(store.records()) == 2
+
+
+def test_jobs_give_the_same_records_as_one_at_a_time(tiny, monkeypatch):
+    """Real subprocesses, 2 at once vs one after the other (the same thread count in both): identical metrics and
+    curves; a thread count the caller set is kept."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert runner.child_env(jobs=2)["OMP_NUM_THREADS"] == "1"
+    cells = experiments.cells("tinygrid", "tinyprof", {"loss": "bce,cce", "model": "sasrec"})
+    stored = {}
+    for jobs in (1, 2):
+        store = runner.Store(tiny / f"res{jobs}", "tinyprof", "tinygrid")
+        counts = runner.execute(cells, store, grid="tinygrid", profile="tinyprof", executor="subprocess", jobs=jobs,
+                                progress=False)
+        assert counts["ran"] == 2 and counts["errors"] == 0
+        stored[jobs] = {k: (r["metrics"], [p["train_loss"] for p in r["curve"]]) for k, r in store.records().items()}
+    assert stored[1] == stored[2] and len(stored[1]) == 2
+
+
+def test_a_cell_another_runner_is_training_is_skipped(tiny, capsys):
+    """A cell whose lock is held elsewhere is skipped ("busy"), not trained twice; the next run trains it."""
+    from seqrec.locking import file_lock
+
+    cells = experiments.cells("tinygrid", "tinyprof", {"loss": "bce,ce"})
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    held = cells[0].config
+    with file_lock(store.partial(held).with_suffix(".lock")):
+        counts = runner.execute(cells, store, grid="tinygrid", profile="tinyprof", executor="inprocess")
+    assert counts["busy"] == 1 and counts["ran"] == 1
+    assert held.key() not in store.done() and cells[1].config.key() in store.done()
+    assert "skipped, another runner is training it" in capsys.readouterr().out
+    counts = runner.execute(cells, store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
+    assert counts["ran"] == 1 and counts["busy"] == 0 and held.key() in store.done()
+
+
+def test_bad_jobs_are_one_line_errors(tiny, capsys):
+    with pytest.raises(SeqrecError, match="jobs must be a whole number >= 1, got 0"):
+        experiments.run_grid("tinygrid", "tinyprof", results_dir=tiny / "res", jobs=0, progress=False)
+    with pytest.raises(SeqrecError, match="jobs=2 needs the subprocess executor .*not 'inprocess'"):
+        experiments.run_grid("tinygrid", "tinyprof", results_dir=tiny / "res", executor="inprocess", jobs=2,
+                             progress=False)
+    assert cli.main(["run", "tinygrid", "--profile", "tinyprof", "--jobs", "0", "--results-dir", str(tiny / "res")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "seqrec: error: jobs must be a whole number >= 1, got 0"
+
+
+def _children_of(tmp_path) -> list[str]:
+    """Cell subprocesses still alive whose command line names a file under ``tmp_path``."""
+    alive = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"seqrec.runner" in args and any(str(tmp_path).encode() in a for a in args):
+            alive.append(cmdline.parent.name)
+    return alive
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc to list processes")
+def test_sigterm_with_jobs_stops_every_child(tmp_path):
+    """SIGTERM of a runner with 2 long cells in flight: both children end with it (none left running, none goes on to
+    store its record), no temporary file stays, and each keeps its per-epoch checkpoint to resume from."""
+    write_dataset(tmp_path / "tiny.txt", users=60)
+    root = tmp_path / "res" / "tinyprof" / "tinygrid"
+    long = {"epochs": 5000, "patience": 5000}  # minutes per cell: only a kill ends them
+    proc = run_script(tmp_path, epochs=5000, jobs=2, overrides=long)
+    partial = tmp_path / "res" / "tinyprof" / ".partial" / "tinygrid"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(partial.glob("*.pt"))) < 2:  # both are past their first epoch
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    assert len(_children_of(tmp_path)) == 2
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "terminated" in out, out
+    assert _children_of(tmp_path) == []
+    assert list(root.glob("*")) == []  # no record (none finished), no temporary file
+    assert len(list(partial.glob("*.pt"))) == 2
 
 
 # --------------------------------------------------------------------------- Dask
