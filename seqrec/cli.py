@@ -56,7 +56,8 @@ def cmd_progress(args) -> int:
     for r in rows:
         best = "-" if r["best"] is None else f"{r['best']:.4f}"
         print(f"{r['grid']}/{r['run']}: epoch {r['epoch']}, best {best} at epoch {r['best_epoch']} "
-              f"({r['bad']} since), {r['train_seconds'] / 60:.1f} min of training")
+              f"({r['bad']} since), {r['train_seconds'] / 60:.1f} min of training, "
+              f"{'training now' if r['training'] else 'interrupted (the next run resumes it)'}")
     return 0
 
 

@@ -136,7 +136,8 @@ class Store:
 def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     """The cells of ``profile`` interrupted or training now: one dict per per-epoch checkpoint under
     ``<results_dir>/<profile>/.partial/`` with ``grid, run`` (the result file's stem), ``epoch, best_epoch, best``
-    (the monitored value), ``bad`` (epochs since the best) and ``train_seconds``."""
+    (the monitored value), ``bad`` (epochs since the best), ``train_seconds`` and ``training`` (True while a runner
+    holds the cell's lock: training now; False: interrupted, the next run resumes it)."""
     import torch
 
     rows = []
@@ -147,8 +148,18 @@ def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]
             warnings.warn(f"skipping {path}: {type(exc).__name__}", stacklevel=2)
             continue
         rows.append({"grid": path.parent.name, "run": path.stem, "epoch": state["epoch"], "best_epoch": state["best_epoch"],
-                     "best": state["best"], "bad": state["bad"], "train_seconds": state["train_seconds"]})
+                     "best": state["best"], "bad": state["bad"], "train_seconds": state["train_seconds"],
+                     "training": _held(path.with_suffix(".lock"))})
     return rows
+
+
+def _held(lock: Path) -> bool:
+    """Whether another process (or thread) holds ``lock`` now."""
+    try:
+        with file_lock(lock, blocking=False):
+            return False
+    except Busy:
+        return True
 
 
 # --------------------------------------------------------------------------- one cell

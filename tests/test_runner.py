@@ -338,11 +338,16 @@ def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch)
     partial = store.partial(one[0].config)
     assert saved[-1] == partial and partial.exists() and store.records() == {}
     progress = runner.partial_progress(tiny / "res", "tinyprof")
-    assert [(p["grid"], p["run"], p["epoch"]) for p in progress] == [("tinygrid", partial.stem, 2)]
+    assert [(p["grid"], p["run"], p["epoch"], p["training"]) for p in progress] == [("tinygrid", partial.stem, 2, False)]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert cli.main(["progress", "--profile", "tinyprof", "--results-dir", str(tiny / "res")]) == 0
     assert out.getvalue().startswith(f"tinygrid/{partial.stem}: epoch 2, best ")
+    assert out.getvalue().strip().endswith("interrupted (the next run resumes it)")
+    from seqrec.locking import file_lock
+
+    with file_lock(partial.with_suffix(".lock")):  # a runner training it now holds its lock
+        assert [p["training"] for p in runner.partial_progress(tiny / "res", "tinyprof")] == [True]
     counts = runner.execute(one + [twin], store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
     assert counts["ran"] == 1 and not partial.exists() and runner.partial_progress(tiny / "res", "tinyprof") == []
     assert store.model(one[0].config).exists()  # the best weights are kept for evaluation-only checks
