@@ -642,7 +642,8 @@ def _same_direction(r, compared: pd.DataFrame, min_datasets: int = 3, share: flo
             f"variant or hyperparameters (not tuned here) rather than chance")
 
 
-def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None) -> pd.Series:
+def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None,
+                        seen_scoring: pd.DataFrame | None = None) -> pd.Series:
     """For each run cell of ``compared`` (Table 2) off by more than the tolerance, what our stored runs say about
     the cause; "" for the other cells. Checked, in order:
 
@@ -654,6 +655,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
       out), or did one end on a plateau near its peak (not ruled out)?
     - *variant* (SR-GNN with CCE, which reads the authors' variant): does the ``causal`` variant of the same cell,
       stored in ``frame``, land within the tolerance of the reported value (or at least nearer than the cell: partly)?
+    - *seen-item scoring*: with ``seen_scoring`` (:func:`seen_scoring_checks`), do the cell's stored models, tested
+      with seen items scored 0 as the authors' code does, land within the tolerance of the reported value?
     - *systematic*: is the same (model, loss, metric) off in the same direction on most datasets run (at least 3)?
 
     A check that passes is given as the likely reason; checks that fail are listed as "not explained by ...: ...";
@@ -691,6 +694,9 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
         checked = _variant_check(r, frame) if frame is not None and len(frame) else None
         if checked:
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
+        checked = _seen_scoring_check(r, seen_scoring)
+        if checked:
+            (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
         systematic = _same_direction(r, compared)
         if systematic:
             found.append(systematic)
@@ -704,12 +710,13 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
     return pd.Series(reasons, index=compared.index, name="likely reason")
 
 
-def discrepancies(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+def discrepancies(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None,
+                  seen_scoring: pd.DataFrame | None = None) -> pd.DataFrame:
     """The cells of ``compared`` (Table 2) outside the tolerance (verdict better or worse), with the
     :func:`discrepancy_reasons` column ``likely reason`` (``frame``: the tidy Table 2 frame, for the curve
-    checks), indexed by ``dataset, model, loss, metric``."""
+    checks; ``seen_scoring``: :func:`seen_scoring_checks`), indexed by ``dataset, model, loss, metric``."""
     off = compared[compared["verdict"].isin(["better", "worse"])].copy()
-    reasons = discrepancy_reasons(compared, runs, frame)
+    reasons = discrepancy_reasons(compared, runs, frame, seen_scoring)
     off["likely reason"] = reasons[off.index]
     return off.set_index(["dataset", "model", "loss", "metric"])[
         ["reported", "reproduced", "reproduced_std", "n_seeds", "rel_diff", "verdict", "likely reason"]]
@@ -1027,6 +1034,90 @@ def gradient_signal(config: TrainConfig, epochs: int, *, dataset=None, threshold
 
     _fit(config, dataset, epochs, measure)
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- seen-item scoring, on stored models
+SEEN_SCORING_METRICS = ("full_HIT@10", "full_NDCG@10")
+
+
+def seen_scoring(record: dict, model_path, cache_dir=None) -> pd.DataFrame:
+    """The stored best model of one run (``model_path``, written by the runner under ``.models/``) tested again
+    with seen items removed (``-inf``, ours) and scored 0 (``zero``, the authors' code), on the run's own test
+    split. Evaluation only: the same weights, so the difference is the protocol detail alone (early stopping would
+    have used the same rule; that part is not redone). Columns ``exclude, metric, value``; cached in
+    ``cache_dir`` (see :func:`cached`, ``_e0``: no training)."""
+    from .trainer import evaluate, load_model
+
+    config = TrainConfig.from_dict({**record["config"], "device": "cpu"})  # evaluation only: on the CPU anywhere
+
+    def compute() -> pd.DataFrame:
+        model, _ = load_model(model_path)
+        dataset = data_mod.load(config.data, max_users=config.max_users, seed=config.seed)
+        split = data_mod.split(dataset, config.max_len)
+        rows = []
+        for exclude in metrics.EXCLUDE:
+            got = evaluate(model, split.test_inputs, split.test_targets, split.test_seen, exclude=exclude,
+                           ties=config.ties, batch_size=config.eval_batch_size)
+            rows += [{"exclude": exclude, "metric": m, "value": got[m]} for m in SEEN_SCORING_METRICS]
+        return pd.DataFrame(rows)
+    return cached("seen_scoring", config, 0, compute, cache_dir)
+
+
+def seen_scoring_checks(profile: str, results_dir: str = "results", compute: bool = False) -> pd.DataFrame:
+    """:func:`seen_scoring` for the stored runs of ``profile`` (ours: seen items removed) whose result is cached in
+    ``<results_dir>/<profile>/analysis/`` or, with ``compute``, whose best model is still under ``.models/`` (it
+    is not committed; the cached result is). One row per run × exclusion × metric, with the run's ``data,
+    paper_model, paper_loss, loss_kind, seed, key``; empty when none."""
+    import json
+
+    columns = ["data", "paper_model", "paper_loss", "loss_kind", "seed", "key", "exclude", "metric", "value"]
+    cache = Path(results_dir) / profile / "analysis"
+    frames, seen = [], set()
+    for grid, run in _stored_runs(profile, results_dir):
+        config = TrainConfig.from_dict(run["config"])
+        if config.exclude_seen != "-inf" or run["key"] in seen:
+            continue
+        cached_file = cache / f"seen_scoring_{config.data}_{config.loss}_{run['key']}_e0.json"
+        model_path = Path(results_dir) / profile / ".models" / grid / Path(run["path"]).with_suffix(".pt").name
+        if cached_file.exists():
+            f = pd.DataFrame(json.loads(cached_file.read_text())["rows"])
+        elif compute and model_path.exists():
+            f = seen_scoring(run, model_path, cache)
+        else:
+            continue
+        seen.add(run["key"])
+        labels = run.get("labels", {})
+        frames.append(f.assign(data=config.data, paper_model=labels.get("paper_model", config.model),
+                               paper_loss=labels.get("paper_loss", PAPER_LOSS.get(config.loss, config.loss)),
+                               loss_kind=labels.get("loss_kind", ""), seed=config.seed, key=run["key"]))
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _seen_scoring_check(r, checks: pd.DataFrame) -> tuple[str, str] | None:
+    """``("found", why)`` when scoring seen items 0 (the authors' code) instead of removing them brings the
+    stored models of cell ``r`` within the tolerance of the reported value, ``("ruled out", why)`` otherwise;
+    None without such models. Compared on the same models: the mean over them with each rule."""
+    from .paper import TOLERANCE
+
+    if checks is None or not len(checks):
+        return None
+    sel = checks[(checks["data"] == r["dataset"]) & (checks["paper_model"] == r["model"])
+                 & (checks["loss_kind"] == r["loss_kind"]) & (checks["metric"] == f"full_{r['metric']}")]
+    if sel.empty:
+        return None
+    by = sel.groupby("exclude")["value"].mean()
+    if "zero" not in by or "-inf" not in by:
+        return None
+    n = sel["key"].nunique()
+    models_ = f"{n} stored model{'s' if n > 1 else ''} (seeds {', '.join(map(str, sorted(sel['seed'].unique())))})"
+    if abs(by["zero"] - r["reported"]) <= TOLERANCE * r["reported"]:
+        return "found", (f"seen-item scoring: scoring seen items 0 as the authors' code does, instead of removing "
+                         f"them, gives {by['zero']:.4f} on {models_} that give {by['-inf']:.4f} with removal "
+                         f"(reported {r['reported']:.4f})")
+    return "ruled out", (f"the authors' seen-item scoring (seen items scored 0 instead of removed: {by['zero']:.4f} "
+                         f"against {by['-inf']:.4f} on {models_})")
 
 
 # --------------------------------------------------------------------------- accuracy by sequence length
