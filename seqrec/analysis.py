@@ -1044,9 +1044,12 @@ def seen_scoring(record: dict, model_path, cache_dir=None) -> pd.DataFrame:
     """The stored best model of one run (``model_path``, written by the runner under ``.models/``) tested again
     with seen items removed (``-inf``, ours) and scored 0 (``zero``, the authors' code), on the run's own test
     split. Evaluation only: the same weights, so the difference is the protocol detail alone (early stopping would
-    have used the same rule; that part is not redone). Columns ``exclude, metric, value``; cached in
-    ``cache_dir`` (see :func:`cached`, ``_e0``: no training)."""
-    from .trainer import evaluate, load_model
+    have used the same rule; that part is not redone). Columns ``exclude, metric, value``: the
+    :data:`SEEN_SCORING_METRICS` under each rule and, under ``zero``, ``moved_share`` (share of test users whose
+    target rank changes) and ``first_moved_position`` (the best 1-based position, with removal, of a target that
+    scoring 0 pushes down; NaN when none moves). Cached in ``cache_dir`` (see :func:`cached`, ``_e0``: no
+    training)."""
+    from .trainer import load_model
 
     config = TrainConfig.from_dict({**record["config"], "device": "cpu"})  # evaluation only: on the CPU anywhere
 
@@ -1054,12 +1057,24 @@ def seen_scoring(record: dict, model_path, cache_dir=None) -> pd.DataFrame:
         model, _ = load_model(model_path)
         dataset = data_mod.load(config.data, max_users=config.max_users, seed=config.seed)
         split = data_mod.split(dataset, config.max_len)
-        rows = []
-        for exclude in metrics.EXCLUDE:
-            got = evaluate(model, split.test_inputs, split.test_targets, split.test_seen, exclude=exclude,
-                           ties=config.ties, batch_size=config.eval_batch_size)
-            rows += [{"exclude": exclude, "metric": m, "value": got[m]} for m in SEEN_SCORING_METRICS]
-        return pd.DataFrame(rows)
+        ranks = {exclude: [] for exclude in metrics.EXCLUDE}
+        with torch.no_grad():
+            for start in range(0, split.test_inputs.shape[0], config.eval_batch_size):
+                rows = slice(start, start + config.eval_batch_size)
+                scores = model.score_all(split.test_inputs[rows]).float()
+                for exclude in metrics.EXCLUDE:
+                    ranks[exclude].append(metrics.full_ranks(scores, split.test_targets[rows], split.test_seen[rows],
+                                                             exclude=exclude, ties=config.ties))
+        ranks = {k: torch.cat(v) for k, v in ranks.items()}
+        out = []
+        for exclude, r in ranks.items():
+            got = metrics.metrics_from_ranks(r, prefix="full_")
+            out += [{"exclude": exclude, "metric": m, "value": got[m]} for m in SEEN_SCORING_METRICS]
+        moved = ranks["zero"] != ranks["-inf"]
+        first = float(ranks["-inf"][moved].min()) + 1 if moved.any() else math.nan
+        out += [{"exclude": "zero", "metric": "moved_share", "value": float(moved.double().mean())},
+                {"exclude": "zero", "metric": "first_moved_position", "value": first}]
+        return pd.DataFrame(out)
     return cached("seen_scoring", config, 0, compute, cache_dir)
 
 
@@ -1116,8 +1131,16 @@ def _seen_scoring_check(r, checks: pd.DataFrame) -> tuple[str, str] | None:
         return "found", (f"seen-item scoring: scoring seen items 0 as the authors' code does, instead of removing "
                          f"them, gives {by['zero']:.4f} on {models_} that give {by['-inf']:.4f} with removal "
                          f"(reported {r['reported']:.4f})")
+    moved = checks[(checks["data"] == r["dataset"]) & (checks["paper_model"] == r["model"])
+                   & (checks["loss_kind"] == r["loss_kind"]) & (checks["key"].isin(sel["key"]))]
+    share = moved.loc[moved["metric"] == "moved_share", "value"].mean()
+    first = moved.loc[moved["metric"] == "first_moved_position", "value"].min()
+    how = ""
+    if not pd.isna(share):
+        how = (f"; it moves the target of {share:.0%} of the users, all from position {first:.0f} or below"
+               if not pd.isna(first) else "; it moves no user's target")
     return "ruled out", (f"the authors' seen-item scoring (seen items scored 0 instead of removed: {by['zero']:.4f} "
-                         f"against {by['-inf']:.4f} on {models_})")
+                         f"against {by['-inf']:.4f} on {models_}{how})")
 
 
 # --------------------------------------------------------------------------- accuracy by sequence length

@@ -637,6 +637,14 @@ def test_discrepancy_reasons_check_the_seen_item_scoring():
     assert r[1] == ("seen-item scoring: scoring seen items 0 as the authors' code does, instead of removing them, "
                     "gives 0.0540 on 1 stored model (seeds 43) that give 0.0600 with removal (reported 0.0500)")
     assert analysis.discrepancy_reasons(c, pd.DataFrame())[1].startswith("not investigated")
+    # with how many targets the rule moves (mean share over the models, the best position that moved)
+    row = {"data": "Toys_and_Games", "paper_model": "SASRec", "paper_loss": "BCE", "loss_kind": "original", "exclude": "zero"}
+    moved = pd.DataFrame([{**row, "seed": seed, "key": f"k{seed}", "metric": m, "value": v} for seed, m, v in (
+        (43, "moved_share", 0.50), (43, "first_moved_position", 354.0),
+        (44, "moved_share", 0.56), (44, "first_moved_position", 300.0))])
+    r = analysis.discrepancy_reasons(c, pd.DataFrame(), seen_scoring=pd.concat([checks, moved]))
+    assert r[0].endswith("on 2 stored models (seeds 43, 44); it moves the target of 53% of the users, "
+                         "all from position 300 or below)")
 
 
 def test_seen_scoring_on_a_stored_model_reproduces_its_metrics(tmp_path, monkeypatch):
@@ -661,7 +669,8 @@ def test_seen_scoring_on_a_stored_model_reproduces_its_metrics(tmp_path, monkeyp
     zero = checks[checks.exclude == "zero"].set_index("metric")["value"]
     for m in analysis.SEEN_SCORING_METRICS:
         assert removed[m] == record["metrics"][m]
-    assert zero["full_HIT@10"] <= removed["full_HIT@10"]
+    assert zero["full_HIT@10"] <= removed["full_HIT@10"] and 0 <= zero["moved_share"] <= 1
+    assert removed.index.tolist() == list(analysis.SEEN_SCORING_METRICS)  # the moved_* rows are under "zero" only
     assert set(checks.paper_model) == {"SASRec"} and set(checks.loss_kind) == {"original"}
     for model in (res / "tinyprof" / ".models").rglob("*.pt"):
         model.unlink()
