@@ -623,27 +623,33 @@ def _scoring(data, model, kind, metric, values, seed=43):
 
 def test_discrepancy_reasons_check_the_seen_item_scoring():
     c = pd.DataFrame([_cell("Toys_and_Games", "SASRec", "original", "BCE", "HIT@10", 0.0613, 0.0683, 0.0016, 3),
-                      _cell("Beauty", "SASRec", "original", "BCE", "HIT@10", 0.0500, 0.0600)])
-    c["verdict"] = ["better", "better"]
+                      _cell("Beauty", "SASRec", "original", "BCE", "HIT@10", 0.0500, 0.0600),
+                      _cell("Yelp", "GRU4Rec", "original", "CE", "HIT@10", 0.0500, 0.0560)])
+    c["verdict"] = ["better", "better", "better"]
     checks = pd.DataFrame(_scoring("Toys_and_Games", "SASRec", "original", "HIT@10", {"-inf": 0.0670, "zero": 0.0668})
                           + _scoring("Toys_and_Games", "SASRec", "original", "HIT@10", {"-inf": 0.0690, "zero": 0.0690}, 44)
-                          + _scoring("Beauty", "SASRec", "original", "HIT@10", {"-inf": 0.0600, "zero": 0.0540}))
+                          + _scoring("Beauty", "SASRec", "original", "HIT@10", {"-inf": 0.0590, "zero": 0.0530})
+                          + _scoring("Yelp", "GRU4Rec", "original", "HIT@10", {"-inf": 0.0540, "zero": 0.0540}))
     r = analysis.discrepancy_reasons(c, pd.DataFrame(), seen_scoring=checks)
-    # Toys: the mean of the two models with each rule (0.0679 with 0, 0.0680 removed): 0.0679 is 10.8 % above 0.0613
+    # Toys: effect (0.0668 + 0.0690)/2 − (0.0670 + 0.0690)/2 = −0.0001; 0.0683 − 0.0001 is still 11 % above 0.0613
     assert r[0] == ("not explained by seed variance (mean ± 2 std over 3 seeds is 0.0651–0.0715); nor by the authors' "
-                    "seen-item scoring (seen items scored 0 instead of removed: 0.0679 against 0.0680 on 2 stored "
-                    "models (seeds 43, 44))")
-    # Beauty: 0.0540 is within 10 % of 0.0500
+                    "seen-item scoring (scoring seen items 0 changes the value by -0.0001 on 2 stored models "
+                    "(seeds 43, 44): 0.0680 removed, 0.0679 scored 0)")
+    # Beauty: effect −0.0060 brings 0.0600 to 0.0540, within 10 % of 0.0500
     assert r[1] == ("seen-item scoring: scoring seen items 0 as the authors' code does, instead of removing them, "
-                    "gives 0.0540 on 1 stored model (seeds 43) that give 0.0600 with removal (reported 0.0500)")
+                    "changes the value by -0.0060 on 1 stored model (seeds 43): 0.0590 removed, 0.0530 scored 0; "
+                    "the cell's 0.0600 so shifted is 0.0540 (reported 0.0500)")
+    # Yelp: the models' own mean (0.0540) is within 10 % of 0.0500, but the rule changes nothing: not the reason
+    assert r[2].startswith("not explained by the authors' seen-item scoring (scoring seen items 0 changes the value "
+                           "by +0.0000")
     assert analysis.discrepancy_reasons(c, pd.DataFrame())[1].startswith("not investigated")
     # with how many targets the rule moves (mean share over the models, the best position that moved)
     row = {"data": "Toys_and_Games", "paper_model": "SASRec", "paper_loss": "BCE", "loss_kind": "original", "exclude": "zero"}
     moved = pd.DataFrame([{**row, "seed": seed, "key": f"k{seed}", "metric": m, "value": v} for seed, m, v in (
         (43, "moved_share", 0.50), (43, "first_moved_position", 354.0),
         (44, "moved_share", 0.56), (44, "first_moved_position", 300.0))])
-    r = analysis.discrepancy_reasons(c, pd.DataFrame(), seen_scoring=pd.concat([checks, moved]))
-    assert r[0].endswith("on 2 stored models (seeds 43, 44); it moves the target of 53% of the users, "
+    r = analysis.discrepancy_reasons(c.iloc[:1], pd.DataFrame(), seen_scoring=pd.concat([checks.iloc[:4], moved]))
+    assert r[0].endswith("0.0680 removed, 0.0679 scored 0; it moves the target of 53% of the users, "
                          "all from position 300 or below)")
 
 
