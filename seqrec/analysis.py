@@ -655,8 +655,9 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
       out), or did one end on a plateau near its peak (not ruled out)?
     - *variant* (SR-GNN with CCE, which reads the authors' variant): does the ``causal`` variant of the same cell,
       stored in ``frame``, land within the tolerance of the reported value (or at least nearer than the cell: partly)?
-    - *seen-item scoring*: with ``seen_scoring`` (:func:`seen_scoring_checks`), do the cell's stored models, tested
-      with seen items scored 0 as the authors' code does, land within the tolerance of the reported value?
+    - *seen-item scoring*: with ``seen_scoring`` (:func:`seen_scoring_checks`), does the cell's value, shifted by the
+      effect of scoring seen items 0 as the authors' code does (measured on the cell's stored models), land within
+      the tolerance of the reported value?
     - *systematic*: is the same (model, loss, metric) off in the same direction on most datasets run (at least 3)?
 
     A check that passes is given as the likely reason; checks that fail are listed as "not explained by ...: ...";
@@ -979,6 +980,11 @@ def _fit(config: TrainConfig, dataset, epochs: int, on_epoch):
     return model, split
 
 
+def cache_path(kind: str, config: TrainConfig, epochs: int, cache_dir) -> Path:
+    """Where :func:`cached` keeps the frame of ``(kind, config, epochs)``."""
+    return Path(cache_dir) / f"{kind}_{config.data}_{config.loss}_{config.key()}_e{epochs}.json"
+
+
 def cached(kind: str, config: TrainConfig, epochs: int, compute, cache_dir=None) -> pd.DataFrame:
     """The frame ``compute()`` returns for ``(kind, config, epochs)``, read from ``cache_dir`` when it was computed
     before, else computed and stored there (atomically, as JSON rows with the config and provenance) so that a
@@ -992,7 +998,7 @@ def cached(kind: str, config: TrainConfig, epochs: int, compute, cache_dir=None)
 
     if cache_dir is None:
         return compute()
-    path = Path(cache_dir) / f"{kind}_{config.data}_{config.loss}_{config.key()}_e{epochs}.json"
+    path = cache_path(kind, config, epochs, cache_dir)
     if path.exists():
         return pd.DataFrame(json.loads(path.read_text())["rows"])
     t0 = time.perf_counter()
@@ -1083,8 +1089,6 @@ def seen_scoring_checks(profile: str, results_dir: str = "results", compute: boo
     ``<results_dir>/<profile>/analysis/`` or, with ``compute``, whose best model is still under ``.models/`` (it
     is not committed; the cached result is). One row per run × exclusion × metric, with the run's ``data,
     paper_model, paper_loss, loss_kind, seed, key``; empty when none."""
-    import json
-
     columns = ["data", "paper_model", "paper_loss", "loss_kind", "seed", "key", "exclude", "metric", "value"]
     cache = Path(results_dir) / profile / "analysis"
     frames, seen = [], set()
@@ -1092,14 +1096,10 @@ def seen_scoring_checks(profile: str, results_dir: str = "results", compute: boo
         config = TrainConfig.from_dict(run["config"])
         if config.exclude_seen != "-inf" or run["key"] in seen:
             continue
-        cached_file = cache / f"seen_scoring_{config.data}_{config.loss}_{run['key']}_e0.json"
         model_path = Path(results_dir) / profile / ".models" / grid / Path(run["path"]).with_suffix(".pt").name
-        if cached_file.exists():
-            f = pd.DataFrame(json.loads(cached_file.read_text())["rows"])
-        elif compute and model_path.exists():
-            f = seen_scoring(run, model_path, cache)
-        else:
+        if not (cache_path("seen_scoring", config, 0, cache).exists() or (compute and model_path.exists())):
             continue
+        f = seen_scoring(run, model_path, cache)  # read from the cache when it is there
         seen.add(run["key"])
         labels = run.get("labels", {})
         frames.append(f.assign(data=config.data, paper_model=labels.get("paper_model", config.model),

@@ -422,15 +422,12 @@ def _execute_parallel(missing, jobs: int, train_cell, record_done, live: Childre
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="seqrec-cell")
-    futures = {}
     try:
-        futures.update({pool.submit(train_cell, cell): cell for cell in missing})
+        futures = {pool.submit(train_cell, cell): cell for cell in missing}
         for i, fut in enumerate(as_completed(futures), 1):
             record_done(i, futures[fut], fut.result())
     except BaseException:
-        for fut in futures:
-            fut.cancel()
-        live.stop_all()
+        live.stop_all()  # the cells not started yet are cancelled by the shutdown below
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
