@@ -65,8 +65,8 @@ def _reported_label(row) -> str:
 
 
 # --------------------------------------------------------------------------- loading
-TIDY_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties",
-                "variant", "profile", "grid", "train_seconds", "peak_memory_mb", "path", "metric", "value",
+TIDY_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "negative_pool", "mask_prob", "max_users",
+                "exclude_seen", "ties", "variant", "profile", "grid", "train_seconds", "peak_memory_mb", "path", "metric", "value",
                 "paper_model", "loss_kind", "paper_loss", "ablation")
 
 # Sizes of the small experiments this module runs itself (gradient signal, accuracy by length), per profile.
@@ -642,6 +642,26 @@ def _same_direction(r, compared: pd.DataFrame, min_datasets: int = 3, share: flo
             f"variant or hyperparameters (not tuned here) rather than chance")
 
 
+def _negative_pool_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
+    """A cell with sampled negatives: the same cell with its negatives drawn only among the items the user never
+    interacted with, as the authors' code draws them (the ``negative_pool`` ablation in ``runs``, seen items removed
+    at test as in the cell). ``("found", why)`` when its mean over the seeds run lands within the tolerance of the
+    reported value, ``("ruled out", why)`` when it does not, None when no such run is stored."""
+    from .paper import TOLERANCE
+
+    if not len(runs) or "negative_pool" not in runs or "ablation" not in runs:
+        return None
+    p = _cell_rows(r, runs)
+    p = p[(p["ablation"] == "negative_pool") & (p["negative_pool"] == "unseen") & (p["exclude_seen"] == "-inf")]
+    if not len(p):
+        return None
+    value, seeds = p["value"].mean(), p["seed"].nunique()
+    what = f"negatives drawn among the user's unseen items, as the authors' code does ({seeds} seed{'s' * (seeds > 1)})"
+    if abs(value - r["reported"]) <= TOLERANCE * r["reported"]:
+        return "found", f"negative pool: with {what} the same cell reaches {value:.4f} (reported {r['reported']:.4f})"
+    return "ruled out", f"negative pool (with {what} the cell reaches {value:.4f})"
+
+
 def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None,
                         seen_scoring: pd.DataFrame | None = None) -> pd.Series:
     """For each run cell of ``compared`` (Table 2) off by more than the tolerance, what our stored runs say about
@@ -658,6 +678,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
     - *seen-item scoring*: with ``seen_scoring`` (:func:`seen_scoring_checks`), does the cell's value, shifted by the
       effect of scoring seen items 0 as the authors' code does (measured on the cell's stored models), land within
       the tolerance of the reported value?
+    - *negative pool*: does the same cell with its negatives drawn only among the user's unseen items (the
+      ``negative_pool`` ablation in ``runs``, as the authors' code draws them) land within the tolerance?
     - *systematic*: is the same (model, loss, metric) off in the same direction on most datasets run (at least 3)?
 
     A check that passes is given as the likely reason; checks that fail are listed as "not explained by ...: ...";
@@ -696,6 +718,9 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
         if checked:
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
         checked = _seen_scoring_check(r, seen_scoring)
+        if checked:
+            (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
+        checked = _negative_pool_check(r, runs)
         if checked:
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
         systematic = _same_direction(r, compared)
@@ -823,8 +848,8 @@ def sampler_check(frame: pd.DataFrame, reported: pd.DataFrame, dataset: str = "B
 
 
 # --------------------------------------------------------------------------- ablations and seeds
-DESCRIPTORS = ("data", "model", "loss", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties", "variant", "seed",
-               "epochs", "patience", "batch_size")
+DESCRIPTORS = ("data", "model", "loss", "num_negatives", "negative_pool", "mask_prob", "max_users", "exclude_seen", "ties",
+               "variant", "seed", "epochs", "patience", "batch_size")
 
 
 def paired(frame: pd.DataFrame, factor: str, metric: str, compact: bool = True) -> pd.DataFrame:
@@ -841,6 +866,27 @@ def paired(frame: pd.DataFrame, factor: str, metric: str, compact: bool = True) 
                     and wide.index.get_level_values(n).nunique() == 1]
         wide = wide.droplevel(constant) if len(constant) < wide.index.nlevels else wide
     return wide
+
+
+def negative_pool_overlap(datasets, profile: str) -> pd.DataFrame:
+    """Per dataset of the ``negative_pool`` ablation (among ``datasets``): the share of uniform negative draws
+    (over the N−1 items other than a training position's target) that land on another item of the same user,
+    averaged over the training positions: the only draws in which ``others`` and ``unseen`` differ. A position of
+    a user with d distinct items contributes (d − 1) / (N − 1). Column ``share of draws affected``, index ``data``."""
+    from . import experiments
+
+    rows, done = [], set()
+    for cell in experiments.cells("ablations", profile, only={"ablation": "negative_pool"}):
+        cfg = cell.config
+        if cfg.data in done or cfg.data not in set(datasets):
+            continue
+        done.add(cfg.data)
+        ds = data_mod.load(cfg.data, max_users=cfg.max_users, seed=cfg.seed)
+        positions = (data_mod.split(ds, cfg.max_len).train_targets > 0).sum(1).double()
+        distinct = torch.tensor([len(set(s)) for s in ds.sequences], dtype=torch.float64)
+        share = float((positions * (distinct - 1)).sum() / positions.sum() / (ds.num_items - 1))
+        rows.append({"data": cfg.data, "share of draws affected": share})
+    return pd.DataFrame(rows, columns=["data", "share of draws affected"]).set_index("data")
 
 
 def seed_summary(frame: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import SeqrecError
 
+NEGATIVE_POOLS = ("others", "unseen")
 MONITORS = ("valid_NDCG@20", "valid_HIT@10", "valid_NDCG@10", "valid_MRR", "train_loss")
 
 
@@ -37,6 +38,8 @@ class TrainConfig:
     patience: int = _help("early stopping: epochs without improvement of the monitor", default=10)
     monitor: str = _help(f"early stopping monitor: one of {', '.join(MONITORS)}", default="valid_NDCG@20")
     num_negatives: int = _help("negatives per position for bce/bpr/top1 and their -max forms", default=1)
+    negative_pool: str = _help("what a sampled negative may be: others (any item but the position's target) or unseen "
+                               "(only items the user never interacted with, as the authors' code draws them)", default="others")
     mask_prob: float = _help("fraction of positions masked by the mlm loss", default=0.2)
     exclude_seen: str = _help("seen items in full ranking: -inf (removed) or zero (the authors' code)", default="-inf")
     ties: str = _help("ties in ranking: pessimistic (default) or optimistic", default="pessimistic")
@@ -69,6 +72,9 @@ class TrainConfig:
             (self.hidden_size % self.num_heads == 0, f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}"),
             (self.max_users is None or self.max_users >= 1, f"max_users must be >= 1, got {self.max_users}"),
             (self.monitor in MONITORS, f"unknown monitor {self.monitor!r}; allowed: {', '.join(MONITORS)}"),
+            (self.negative_pool in NEGATIVE_POOLS, f"unknown negative_pool {self.negative_pool!r}; allowed: {', '.join(NEGATIVE_POOLS)}"),
+            (self.negative_pool == "others" or losses.get(self.loss).uses_negatives,
+             f"negative_pool {self.negative_pool!r} needs a loss that samples negatives, got loss {self.loss!r}"),
             (self.exclude_seen in ("-inf", "zero"), f"unknown exclude_seen {self.exclude_seen!r}; allowed: -inf, zero"),
             (self.ties in ("pessimistic", "optimistic"), f"unknown ties {self.ties!r}; allowed: pessimistic, optimistic"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), f"unknown device {self.device!r}; allowed: auto, cpu, cuda"),
@@ -93,5 +99,6 @@ class TrainConfig:
 
     def key(self) -> str:
         """A short hash of the resolved config (device excluded: it does not change what is computed)."""
-        values = {k: v for k, v in self.to_dict().items() if k != "device" and (k, v) != ("precision", "fp32")}  # fp32: keys as before
+        defaults_added_later = (("precision", "fp32"), ("negative_pool", "others"))  # at these values: keys as before
+        values = {k: v for k, v in self.to_dict().items() if k != "device" and (k, v) not in defaults_added_later}
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]

@@ -5,10 +5,12 @@ Every loss is ``loss(hidden, item_emb, targets, opts) -> scalar`` with
 - ``hidden``: (B, L, D) the model's hidden states,
 - ``item_emb``: (N+1, D) the item embeddings, row 0 = padding (never a candidate),
 - ``targets``: (B, L) the next item at each position, 0 where the position is padding,
-- ``opts``: :class:`LossOptions` (number of negatives, random generator, mask probability).
+- ``opts``: :class:`LossOptions` (number of negatives, random generator, mask probability, and the items each
+  row's negatives must avoid).
 
 Notation: h = hidden state at a position, s_i = h·e_i the score of item i, t = the target, j = a sampled
-negative (uniform over the N−1 items other than t), σ = the logistic function. Losses are averaged over
+negative (uniform over the N−1 items other than t, or with ``opts.history`` over the items the user never
+interacted with, as the authors' code draws them), σ = the logistic function. Losses are averaged over
 the non-padded positions they use. ``get(name)`` returns a :class:`LossSpec`; a loss may carry a
 ``prepare`` hook that changes the batch before the forward pass (``mlm`` masks inputs).
 """
@@ -26,9 +28,14 @@ from .fastce import chunked_cross_entropy
 
 @dataclass
 class LossOptions:
+    """``history``: None (negatives: any item but the position's target), or (B, S) the items of each row's
+    user, sorted ascending per row (0 = padding), none of which may be drawn as that row's negative
+    (``negative_pool="unseen"``; the trainer sets it batch by batch)."""
+
     num_negatives: int = 1
     generator: torch.Generator | None = None
     mask_prob: float = 0.2
+    history: torch.Tensor | None = None
 
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, LossOptions], torch.Tensor]
@@ -66,11 +73,42 @@ def sample_negatives(targets: torch.Tensor, num_items: int, k: int, generator: t
     return draw + (draw >= targets[..., None]).long()
 
 
+# A draw rejected this often in a row means the user has interacted with (nearly) every item.
+MAX_REDRAWS = 1000
+
+
+def sample_unseen_negatives(targets: torch.Tensor, history: torch.Tensor, num_items: int, k: int,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, L, k) items drawn uniformly from the items of 1..N that are not in the row's ``history`` (B, S),
+    sorted ascending per row (0 = padding): rejection sampling, each rejected draw drawn again. The targets are
+    the user's own items, so ``history`` holds them: they are never drawn either."""
+    rows, length = targets.shape
+    history = history.cpu()
+
+    def seen(draw):  # (B, M) -> (B, M) bool: is the draw in its row's history?
+        at = torch.searchsorted(history, draw).clamp(max=history.shape[1] - 1)
+        return history.gather(1, at) == draw
+
+    draw = torch.randint(1, num_items + 1, (rows, length * k), generator=generator)
+    bad = seen(draw)
+    for _ in range(MAX_REDRAWS):
+        if not bad.any():
+            return draw.view(rows, length, k).to(targets.device)
+        draw[bad] = torch.randint(1, num_items + 1, (int(bad.sum()),), generator=generator)
+        bad = seen(draw)
+    raise SeqrecError(f"negative_pool 'unseen': no unseen negative found in {MAX_REDRAWS} draws; a user has "
+                      f"interacted with (nearly) every one of the {num_items} items; use negative_pool 'others'")
+
+
 def _pos_neg_scores(hidden, item_emb, targets, opts):
     """Scores of the targets (P,) and of k sampled negatives (P, k) at the P non-padded positions."""
     mask = targets > 0
     h, t = hidden[mask], targets[mask]
-    neg = sample_negatives(t, item_emb.shape[0] - 1, opts.num_negatives, opts.generator)
+    if opts.history is None:
+        neg = sample_negatives(t, item_emb.shape[0] - 1, opts.num_negatives, opts.generator)
+    else:
+        neg = sample_unseen_negatives(targets, opts.history, item_emb.shape[0] - 1, opts.num_negatives,
+                                      opts.generator)[mask]
     pos_score = (h * item_emb[t]).sum(-1)
     neg_score = torch.einsum("pd,pkd->pk", h, item_emb[neg])
     return pos_score, neg_score

@@ -45,6 +45,7 @@ RUN_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "mask_prob", "m
 def _run_row(run: dict) -> dict:
     cfg = run["config"]
     row = {k: cfg.get(k) for k in RUN_COLUMNS}
+    row["negative_pool"] = cfg.get("negative_pool", "others")  # records older than the option drew from "others"
     row["variant"] = (cfg.get("model_options") or {}).get("variant")
     prov = run["provenance"]
     row.update(profile=run.get("profile"), grid=run.get("grid"), key=run.get("key"),

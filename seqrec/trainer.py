@@ -8,6 +8,7 @@ its ``wall_seconds`` is their sum, its top-level commit and ``peak_memory_mb`` a
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -61,20 +62,30 @@ def evaluate(model: models.SequentialRecommender, inputs: torch.Tensor, targets:
     return out
 
 
+def user_histories(split) -> torch.Tensor:
+    """(U, S) every item of each user (training, validation and test), sorted ascending per row, 0 = padding:
+    the items ``negative_pool="unseen"`` never draws as a negative for that user (the authors' code excludes the
+    whole sequence, held-out items included)."""
+    return torch.sort(torch.cat([split.test_seen, split.test_targets[:, None]], 1), 1).values
+
+
 def train_epoch(model, split, optimizer, spec: losses.LossSpec, opts: losses.LossOptions, *, batch_size: int,
-                generator: torch.Generator, device: torch.device, precision: str = "fp32", epoch: int = 0) -> float:
+                generator: torch.Generator, device: torch.device, precision: str = "fp32", epoch: int = 0,
+                histories: torch.Tensor | None = None) -> float:
     """One pass over every user's training sequence in a random order (drawn from ``generator``): forward, loss,
-    backward, optimiser step per batch of ``batch_size`` users. Returns the mean of the batch losses."""
+    backward, optimiser step per batch of ``batch_size`` users. Returns the mean of the batch losses.
+    ``histories`` (:func:`user_histories`): draw each user's negatives among the items they never interacted with."""
     model.train()
     order = torch.randperm(split.train_inputs.shape[0], generator=generator)
     total, batches = 0.0, 0
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         inputs, targets = split.train_inputs[rows].to(device), split.train_targets[rows].to(device)
+        batch_opts = opts if histories is None else dataclasses.replace(opts, history=histories[rows])
         if spec.prepare is not None:
-            inputs, targets = spec.prepare(model, inputs, targets, opts)
+            inputs, targets = spec.prepare(model, inputs, targets, batch_opts)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = spec.fn(model(inputs), model.item_embeddings(), targets, opts)
+            loss = spec.fn(model(inputs), model.item_embeddings(), targets, batch_opts)
         if not torch.isfinite(loss):
             raise SeqrecError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
@@ -133,6 +144,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     spec = losses.get(config.loss)
     opts = losses.LossOptions(config.num_negatives, generator, config.mask_prob)
+    histories = user_histories(split) if config.negative_pool == "unseen" else None
     provenance.reset_peak_memory(device)
 
     state = {"epoch": 0, "curve": [], "best": None, "best_epoch": 0, "best_state": None, "bad": 0, "train_seconds": 0.0,
@@ -161,7 +173,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         model.train()
         t0 = time.perf_counter()
         mean_loss = train_epoch(model, split, optimizer, spec, opts, batch_size=config.batch_size, generator=generator,
-                                device=device, precision=config.precision, epoch=epoch)
+                                device=device, precision=config.precision, epoch=epoch, histories=histories)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         state["train_seconds"] += time.perf_counter() - t0

@@ -160,6 +160,34 @@ def test_negatives_are_uniform_and_never_the_target():
     assert (others / others.mean() - 1).abs().max() < 0.1
 
 
+def test_unseen_negatives_avoid_each_users_items_and_are_uniform_over_the_rest():
+    # two users over items 1..8: user 0 saw {2, 3, 5} (padded with 0), user 1 saw {1, 8}
+    history = torch.tensor([[0, 2, 3, 5], [0, 0, 1, 8]])
+    targets = torch.tensor([[0, 2, 3], [1, 8, 1]]).repeat(1, 10000)  # (2, 30000); a 0 target is padding
+    neg = losses.sample_unseen_negatives(targets, history, 8, 2, torch.Generator().manual_seed(0))
+    assert neg.shape == (2, 30000, 2)
+    for row, unseen in ((0, [1, 4, 6, 7, 8]), (1, [2, 3, 4, 5, 6, 7])):
+        counts = torch.bincount(neg[row].flatten(), minlength=9)[1:].double()
+        allowed = torch.tensor([i + 1 in unseen for i in range(8)])
+        assert (counts[~allowed] == 0).all()  # never an item of the user's, so never the target either
+        assert (counts[allowed] / counts[allowed].mean() - 1).abs().max() < 0.05
+    again = losses.sample_unseen_negatives(targets, history, 8, 2, torch.Generator().manual_seed(0))
+    assert torch.equal(neg, again)
+
+
+def test_unseen_negatives_for_a_user_who_saw_every_item_is_a_clear_error():
+    from seqrec.errors import SeqrecError
+    with pytest.raises(SeqrecError, match="negative_pool 'unseen': no unseen negative .* every one of the 3 items"):
+        losses.sample_unseen_negatives(torch.tensor([[1, 2]]), torch.tensor([[1, 2, 3]]), 3, 1)
+
+
+def test_bce_with_a_history_draws_its_negative_among_the_unseen_items():
+    # the only unseen item of 1..3 is 3 (user saw 1, 2): the loss must be the hand value with negative 3
+    opts = LossOptions(1, torch.Generator().manual_seed(0), history=torch.tensor([[1, 2]]))
+    want = -math.log(sig(0.5)) - math.log(1 - sig(-0.5))
+    assert losses.bce(H, E, T, opts).item() == pytest.approx(want, rel=1e-6)
+
+
 def test_mlm_prepare_drops_inputs_and_keeps_only_masked_targets():
     inputs = torch.tensor([[0, 0] + list(range(1, 99))] * 50)
     targets = torch.tensor([[0, 0] + list(range(2, 100))] * 50)

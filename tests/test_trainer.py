@@ -138,7 +138,49 @@ def test_result_carries_provenance():
     (dict(lr=0.0), "lr must be > 0"),
     (dict(max_len=1), "max_len must be >= 2"),
     (dict(monitor="x"), "unknown monitor 'x'"),
+    (dict(loss="bce", negative_pool="mine"), "unknown negative_pool 'mine'; allowed: others, unseen"),
+    (dict(loss="cce", negative_pool="unseen"), "negative_pool 'unseen' needs a loss that samples negatives, got loss 'cce'"),
 ])
 def test_impossible_configs_are_rejected(kw, message):
     with pytest.raises(SeqrecError, match=message):
         small_config(**kw)
+
+
+def test_user_histories_hold_every_item_of_each_user_sorted():
+    ds = data.SequenceData("t", [1, 2], [[4, 2, 7, 2, 5], [3, 1, 6]], 8)
+    h = trainer.user_histories(data.split(ds, 3))
+    assert h.tolist() == [[0, 2, 2, 4, 5, 7], [0, 0, 0, 1, 3, 6]]  # 0 = padding, first
+
+
+def test_unseen_negative_pool_never_draws_an_item_of_the_user(monkeypatch):
+    ds = rule_dataset(num_users=40, num_items=30, length=12)
+    drawn = []
+    real = trainer.losses.sample_unseen_negatives
+
+    def spy(targets, history, num_items, k, generator=None):
+        neg = real(targets, history, num_items, k, generator)
+        drawn.append((history.clone(), neg.clone(), targets.clone()))
+        return neg
+
+    monkeypatch.setattr(trainer.losses, "sample_unseen_negatives", spy)
+    result = trainer.train(small_config(loss="bce", negative_pool="unseen", epochs=2, patience=2), dataset=ds,
+                           progress=False)
+    assert len(drawn) == 2 * 2  # 40 users in batches of 32: two batches an epoch
+    users = [set(s) for s in ds.sequences]  # the whole sequence, valid and test items included
+    for history, neg, targets in drawn:
+        for row in range(neg.shape[0]):
+            user = next(u for u in users if u == set(history[row].tolist()) - {0})
+            assert not (set(neg[row][targets[row] > 0].flatten().tolist()) & user)
+    assert result["config"]["negative_pool"] == "unseen"
+
+
+def test_the_default_negative_pool_keeps_the_keys_of_stored_records(real_data_dir):
+    # records stored before the option existed must still be found under their key
+    from pathlib import Path
+    from seqrec import results
+    stored = results.load_runs(Path(__file__).resolve().parents[1] / "results" / "paper" / "table2")
+    assert stored
+    for run in stored:
+        assert "negative_pool" not in run["config"] or run["config"]["negative_pool"] == "others"
+        assert TrainConfig.from_dict(run["config"]).key() == run["key"]
+    assert small_config(negative_pool="unseen", loss="bce").key() != small_config(loss="bce").key()
