@@ -1131,16 +1131,19 @@ def seen_scoring(record: dict, model_path, cache_dir=None) -> pd.DataFrame:
 
 
 def seen_scoring_checks(profile: str, results_dir: str = "results", compute: bool = False) -> pd.DataFrame:
-    """:func:`seen_scoring` for the stored runs of ``profile`` (ours: seen items removed) whose result is cached in
+    """:func:`seen_scoring` for the stored runs of ``profile`` trained under the Table 2 protocol (a Table 2 cell or
+    its ``seeds`` ablation: seen items removed, no other setting changed) whose result is cached in
     ``<results_dir>/<profile>/analysis/`` or, with ``compute``, whose best model is still under ``.models/`` (it
     is not committed; the cached result is). One row per run × exclusion × metric, with the run's ``data,
-    paper_model, paper_loss, loss_kind, seed, key``; empty when none."""
+    paper_model, paper_loss, loss_kind, seed, key``; empty when none. Runs of the other ablations (another
+    negative pool, patience, number of negatives) are left out: the check measures the rule on the cell's own runs."""
     columns = ["data", "paper_model", "paper_loss", "loss_kind", "seed", "key", "exclude", "metric", "value"]
     cache = Path(results_dir) / profile / "analysis"
     frames, seen = [], set()
     for grid, run in _stored_runs(profile, results_dir):
         config = TrainConfig.from_dict(run["config"])
-        if config.exclude_seen != "-inf" or run["key"] in seen:
+        protocol = run.get("labels", {}).get("ablation", "") in ("", "seeds")
+        if not protocol or config.exclude_seen != "-inf" or run["key"] in seen:
             continue
         model_path = Path(results_dir) / profile / ".models" / grid / Path(run["path"]).with_suffix(".pt").name
         if not (cache_path("seen_scoring", config, 0, cache).exists() or (compute and model_path.exists())):

@@ -726,3 +726,27 @@ def test_negative_pool_overlap_by_hand(monkeypatch):
     shares = analysis.negative_pool_overlap(["LastFM", "Beauty"], "paper")
     assert list(shares.index) == ["LastFM"]  # Beauty has no negative_pool cell
     assert shares.loc["LastFM", "share of draws affected"] == pytest.approx((2 * 4 + 1 * 2) / 3 / 9)
+
+
+def test_seen_scoring_checks_only_the_protocol_runs(tmp_path, monkeypatch):
+    """A stored model of another ablation (here: another negative pool) is not the cell's own run: the check on
+    the cell must not read it, even though its model is there to test."""
+    from seqrec import experiments, runner
+    from seqrec.experiments import GRIDS, PROFILES, Grid, Profile
+
+    from test_runner import TINY, write_dataset
+
+    data = write_dataset(tmp_path / "tiny.txt")
+    base = {"data": str(data), "model": "sasrec", "loss": "bce", **TINY}
+    lab = lambda ablation: {"grid": "poolgrid", "paper_model": "SASRec", "loss_kind": "original",  # noqa: E731
+                            "paper_loss": "BCE", "variant": "", "ablation": ablation, "negatives": "1"}
+    monkeypatch.setitem(GRIDS, "poolgrid", Grid("poolgrid", "test grid", [
+        (base, lab("")), ({**base, "negative_pool": "unseen"}, lab("negative_pool"))]))
+    monkeypatch.setitem(PROFILES, "tinyprof", Profile("tinyprof", "test profile"))
+    res = tmp_path / "res"
+    experiments.run_grid("poolgrid", "tinyprof", results_dir=res, executor="inprocess", progress=False)
+    records = runner.Store(res, "tinyprof", "poolgrid").records()
+    assert len(records) == 2 and len(list((res / "tinyprof" / ".models").rglob("*.pt"))) == 2
+    protocol = next(k for k, r in records.items() if r["labels"]["ablation"] == "")
+    checks = analysis.seen_scoring_checks("tinyprof", str(res), compute=True)
+    assert set(checks.key) == {protocol}
