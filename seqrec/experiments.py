@@ -211,12 +211,15 @@ def _ablations() -> Grid:
         specs.append(({**base, "data": data, "loss": "bce", "seed": seed, "negative_pool": "unseen", "exclude_seen": how},
                       _labels(g, "SASRec", "BCE", "original", ablation="negative_pool", negatives="1")))
     # seeds 42-44 under the Table 2 protocol (seed 42 is the Table 2 run itself): SASRec BCE vs CCE on the five
-    # datasets; GRU4Rec and SR-GNN (the paper's variant) on LastFM, where a cell takes minutes
+    # datasets; GRU4Rec, SR-GNN (the paper's variant) and S3-Rec (one pretraining per seed, ~20 CPU minutes) on
+    # LastFM, where a cell takes minutes
     pairs = [(data, "sasrec", "SASRec", loss, kind, name, {}) for data in DATASETS
              for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE"))]
     pairs += [(ABLATION_DATA, model, paper_model, loss, kind, name, options) for model, paper_model, loss, kind, name, options in (
         ("gru4rec", "GRU4Rec", "ce", "original", "CE", {}), ("gru4rec", "GRU4Rec", "cce", "improved", "CCE", {}),
-        ("srgnn", "SR-GNN", "ce", "original", "CE", {}), ("srgnn", "SR-GNN", "cce", "improved", "CCE", {"variant": "authors"}))]
+        ("srgnn", "SR-GNN", "ce", "original", "CE", {}), ("srgnn", "SR-GNN", "cce", "improved", "CCE", {"variant": "authors"}),
+        ("s3rec", "S3Rec", "bce", "original", "BCE", {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}),
+        ("s3rec", "S3Rec", "cce", "improved", "CCE", {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}))]
     for data, model, paper_model, loss, kind, name, options in pairs:
         for seed in (42, 43, 44):
             specs.append(({**base, "data": data, "model": model, "loss": loss, "seed": seed, "model_options": options},

@@ -92,11 +92,12 @@ def test_grid_contents_match_the_paper():
     t3 = experiments.cells("table3", "paper")
     assert [(c.config.model, c.config.loss) for c in t3] == [("sasrec", "bce"), ("bert4rec", "mlm"), ("sasrec", "cce")]
     seeds = experiments.cells("ablations", "paper", {"ablation": "seeds"})
-    assert len(seeds) == 5 * 2 * 3 + 4 * 3 and {c.config.seed for c in seeds} == {42, 43, 44}
+    assert len(seeds) == 5 * 2 * 3 + 6 * 3 and {c.config.seed for c in seeds} == {42, 43, 44}
     sasrec = [c for c in seeds if c.config.model == "sasrec"]
     assert len(sasrec) == 5 * 2 * 3 and {c.config.data for c in sasrec} == set(experiments.DATASETS)
     others = {(c.config.model, c.config.loss, (c.config.model_options or {}).get("variant")) for c in seeds if c not in sasrec}
-    assert others == {("gru4rec", "ce", None), ("gru4rec", "cce", None), ("srgnn", "ce", None), ("srgnn", "cce", "authors")}
+    assert others == {("gru4rec", "ce", None), ("gru4rec", "cce", None), ("srgnn", "ce", None), ("srgnn", "cce", "authors"),
+                      ("s3rec", "bce", None), ("s3rec", "cce", None)}
     # every seed-42 cell is the Table 2 run of the same cell (shared, not rerun)
     t2_keys = {c.config.key() for c in t2}
     assert all(c.config.key() in t2_keys for c in seeds if c.config.seed == 42)
