@@ -561,6 +561,13 @@ def _overfit(o: dict | None, min_drop: float = 0.05) -> bool:
     return o is not None and o["best_epoch"] != o["last_epoch"] and o["drop"] >= min_drop and o["train_drop"] > 0
 
 
+def _within_tolerance(value: float, r) -> bool:
+    """Is ``value`` within the verdicts' tolerance (:data:`seqrec.paper.TOLERANCE`) of the cell's reported value?"""
+    from .paper import TOLERANCE
+
+    return abs(value - r["reported"]) <= TOLERANCE * r["reported"]
+
+
 def _cell_rows(r, frame: pd.DataFrame, variant: str | None = None) -> pd.DataFrame:
     """The rows of the tidy Table 2 ``frame`` behind the compared cell ``r``: as :func:`seqrec.paper.compare`
     reads them (SR-GNN with CCE: the ``authors`` variant), or the given SR-GNN ``variant``."""
@@ -578,15 +585,13 @@ def _variant_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     ``("found", why)`` when the ``causal`` variant of the same cell lands within the tolerance of the reported
     value, ``("partly", why)`` when it lands outside but nearer than the cell, ``("ruled out", why)`` when it is
     stored and no nearer, None otherwise."""
-    from .paper import TOLERANCE
-
     if r["model"] != "SR-GNN" or r["loss_kind"] != "improved":
         return None
     causal = _cell_rows(r, frame, "causal")
     if not len(causal):
         return None
     value = causal["value"].mean()
-    if abs(value - r["reported"]) <= TOLERANCE * r["reported"]:
+    if _within_tolerance(value, r):
         return ("found", f"variant: our causal SR-GNN (each position sees only the items before it) reaches "
                          f"{value:.4f} against the reported {r['reported']:.4f}, so the paper's number matches a "
                          f"model without the authors' variant's look-ahead, not the look-ahead variant this cell reads")
@@ -647,8 +652,6 @@ def _negative_pool_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
     interacted with, as the authors' code draws them (the ``negative_pool`` ablation in ``runs``, seen items removed
     at test as in the cell). ``("found", why)`` when its mean over the seeds run lands within the tolerance of the
     reported value, ``("ruled out", why)`` when it does not, None when no such run is stored."""
-    from .paper import TOLERANCE
-
     if not len(runs) or "negative_pool" not in runs or "ablation" not in runs:
         return None
     p = _cell_rows(r, runs)
@@ -657,7 +660,7 @@ def _negative_pool_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
         return None
     value, seeds = p["value"].mean(), p["seed"].nunique()
     what = f"negatives drawn among the user's unseen items, as the authors' code does ({seeds} seed{'s' * (seeds > 1)})"
-    if abs(value - r["reported"]) <= TOLERANCE * r["reported"]:
+    if _within_tolerance(value, r):
         return "found", f"negative pool: with {what} the same cell reaches {value:.4f} (reported {r['reported']:.4f})"
     return "ruled out", f"negative pool (with {what} the cell reaches {value:.4f})"
 
@@ -685,8 +688,6 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
     A check that passes is given as the likely reason; checks that fail are listed as "not explained by ...: ...";
     with no check possible, "not investigated: ...".
     """
-    from .paper import TOLERANCE
-
     reasons = []
     for _, r in compared.iterrows():
         if r["verdict"] not in ("better", "worse"):
@@ -705,7 +706,7 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
             for patience, g in p.groupby("patience"):
                 patience_run = True
                 value = g["value"].mean()
-                if abs(value - r["reported"]) <= TOLERANCE * r["reported"]:
+                if _within_tolerance(value, r):
                     found.append(f"early stopping: with patience {int(patience)} instead of 10 the same cell reaches "
                                  f"{value:.4f} (reported {r['reported']:.4f})")
                 else:
@@ -875,10 +876,10 @@ def negative_pool_overlap(datasets, profile: str) -> pd.DataFrame:
     a user with d distinct items contributes (d − 1) / (N − 1). Column ``share of draws affected``, index ``data``."""
     from . import experiments
 
-    rows, done = [], set()
+    rows, done, wanted = [], set(), set(datasets)
     for cell in experiments.cells("ablations", profile, only={"ablation": "negative_pool"}):
         cfg = cell.config
-        if cfg.data in done or cfg.data not in set(datasets):
+        if cfg.data in done or cfg.data not in wanted:
             continue
         done.add(cfg.data)
         ds = data_mod.load(cfg.data, max_users=cfg.max_users, seed=cfg.seed)
@@ -1165,8 +1166,6 @@ def _seen_scoring_check(r, checks: pd.DataFrame) -> tuple[str, str] | None:
     else differs. ``("found", why)`` when the cell's value shifted by that effect lands within the tolerance of the
     reported value, ``("ruled out", why)`` otherwise (an effect of zero never explains a gap, whatever the models'
     own mean); None without such models."""
-    from .paper import TOLERANCE
-
     if checks is None or not len(checks):
         return None
     sel = checks[(checks["data"] == r["dataset"]) & (checks["paper_model"] == r["model"])
@@ -1181,7 +1180,7 @@ def _seen_scoring_check(r, checks: pd.DataFrame) -> tuple[str, str] | None:
     effect = by["zero"] - by["-inf"]
     shifted = r["reproduced"] + effect
     measured = f"{effect:+.4f} on {models_}: {by['-inf']:.4f} removed, {by['zero']:.4f} scored 0"
-    if effect != 0 and abs(shifted - r["reported"]) <= TOLERANCE * r["reported"]:
+    if effect != 0 and _within_tolerance(shifted, r):
         return "found", (f"seen-item scoring: scoring seen items 0 as the authors' code does, instead of removing "
                          f"them, changes the value by {measured}; the cell's {r['reproduced']:.4f} so shifted is "
                          f"{shifted:.4f} (reported {r['reported']:.4f})")

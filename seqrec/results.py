@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from dataclasses import MISSING, fields
 from pathlib import Path
 
+from .config import TrainConfig
 from .data import write_atomic
 
 REQUIRED = ("config", "metrics", "provenance")
@@ -38,14 +40,16 @@ def load_runs(paths) -> list[dict]:
     return runs
 
 
-RUN_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "mask_prob", "max_users", "exclude_seen", "ties",
-               "epochs", "patience", "batch_size")
+RUN_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "negative_pool", "mask_prob", "max_users", "exclude_seen",
+               "ties", "epochs", "patience", "batch_size")
+
+# A record written before a config field existed ran with that field's default (what TrainConfig.from_dict assumes).
+_CONFIG_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
 
 
 def _run_row(run: dict) -> dict:
     cfg = run["config"]
-    row = {k: cfg.get(k) for k in RUN_COLUMNS}
-    row["negative_pool"] = cfg.get("negative_pool", "others")  # records older than the option drew from "others"
+    row = {k: cfg.get(k, _CONFIG_DEFAULTS.get(k)) for k in RUN_COLUMNS}  # a field added later: its default then
     row["variant"] = (cfg.get("model_options") or {}).get("variant")
     prov = run["provenance"]
     row.update(profile=run.get("profile"), grid=run.get("grid"), key=run.get("key"),
