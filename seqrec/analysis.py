@@ -66,7 +66,7 @@ def _reported_label(row) -> str:
 
 # --------------------------------------------------------------------------- loading
 TIDY_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "negative_pool", "mask_prob", "max_users",
-                "exclude_seen", "ties", "variant", "profile", "grid", "train_seconds", "peak_memory_mb", "path", "metric", "value",
+                "exclude_seen", "ties", "variant", "pretraining", "profile", "grid", "train_seconds", "peak_memory_mb", "path", "metric", "value",
                 "paper_model", "loss_kind", "paper_loss", "ablation")
 
 # Sizes of the small experiments this module runs itself (gradient signal, accuracy by length), per profile.
@@ -850,7 +850,7 @@ def sampler_check(frame: pd.DataFrame, reported: pd.DataFrame, dataset: str = "B
 
 # --------------------------------------------------------------------------- ablations and seeds
 DESCRIPTORS = ("data", "model", "loss", "num_negatives", "negative_pool", "mask_prob", "max_users", "exclude_seen", "ties",
-               "variant", "seed", "epochs", "patience", "batch_size")
+               "variant", "pretraining", "seed", "epochs", "patience", "batch_size")
 
 
 def paired(frame: pd.DataFrame, factor: str, metric: str, compact: bool = True) -> pd.DataFrame:

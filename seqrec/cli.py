@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("grid", help=f"one of {', '.join(GRIDS)}")
         p.add_argument("--profile", default="smoke", help=f"one of {', '.join(PROFILES)} (default: smoke)")
         p.add_argument("--only", nargs="+", action="extend", metavar="KEY=VALUE",
-                       help="keep the cells whose config field or label has this value (values comma-separated)")
+                       help="keep the cells whose config field, model option (pretrain_epochs, pretrain_recipe) "
+                            "or label has this value (values comma-separated)")
         p.add_argument("--results-dir", default="results", help="the store's root folder (default: results)")
 
     run = sub.add_parser("run", help="run a grid's missing cells into results/<profile>/<grid>/, print the table")

@@ -47,10 +47,24 @@ RUN_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "negative_pool"
 _CONFIG_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
 
 
+def pretraining_label(cfg: dict) -> str | None:
+    """S3-Rec's pretraining in words, ``"<recipe>, <epochs> epochs"`` (e.g. ``"seqrec, 150 epochs"``); None for
+    the other models."""
+    if cfg.get("model") != "s3rec":
+        return None
+    from .pretrain import DEFAULT_EPOCHS
+
+    options = cfg.get("model_options") or {}
+    epochs = options.get("pretrain_epochs", DEFAULT_EPOCHS.get(cfg.get("data"), 150))
+    return f"{options.get('pretrain_recipe', 'seqrec')}, {epochs} epochs"
+
+
 def _run_row(run: dict) -> dict:
     cfg = run["config"]
     row = {k: cfg.get(k, _CONFIG_DEFAULTS.get(k)) for k in RUN_COLUMNS}  # a field added later: its default then
-    row["variant"] = (cfg.get("model_options") or {}).get("variant")
+    options = cfg.get("model_options") or {}
+    row["variant"] = options.get("variant")
+    row["pretraining"] = pretraining_label(cfg)
     prov = run["provenance"]
     row.update(profile=run.get("profile"), grid=run.get("grid"), key=run.get("key"),
                epochs_run=run.get("epochs_run"), best_epoch=run.get("best_epoch"),
