@@ -238,11 +238,14 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
 
 
 def planned_cells(grid: str, profile: str) -> pd.DataFrame:
-    """The grid's cells for ``profile`` as a frame: config fields ``data, model, loss, seed`` and the labels."""
+    """The grid's cells for ``profile`` as a frame: config fields ``data, model, loss, seed``, ``pretraining``
+    (S3-Rec's, in words: :func:`seqrec.results.pretraining_label`) and the labels."""
     from . import experiments
+    from .results import pretraining_label
 
     return pd.DataFrame([{"data": c.config.data, "model": c.config.model, "loss": c.config.loss,
-                          "seed": c.config.seed, **c.labels} for c in experiments.cells(grid, profile)])
+                          "seed": c.config.seed, "pretraining": pretraining_label(vars(c.config)), **c.labels}
+                         for c in experiments.cells(grid, profile)])
 
 
 # --------------------------------------------------------------------------- Figure 1
@@ -665,6 +668,69 @@ def _negative_pool_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
     return "ruled out", f"negative pool (with {what} the cell reaches {value:.4f})"
 
 
+def _pretraining_check(r, runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """An S3-Rec cell: the same cell pretrained with the S3-Rec authors' recipe (the ``pretraining`` ablation in
+    ``runs``), one check per pretraining length run. ``("found", why)`` when its mean over the seeds run lands within
+    the tolerance of the reported value, ``("partly", why)`` when outside but nearer than the cell,
+    ``("ruled out", why)`` otherwise; no check when no such run is stored."""
+    if r["model"] != "S3Rec" or not len(runs) or "pretraining" not in runs or "ablation" not in runs:
+        return []
+    p = _cell_rows(r, runs)
+    p = p[p["ablation"] == "pretraining"]
+    out = []
+    for level, g in p.groupby("pretraining"):
+        value, seeds = g.groupby("seed")["value"].mean().mean(), g["seed"].nunique()
+        recipe, epochs = str(level).split(", ", 1)
+        what = (f"pretrained with the S3-Rec authors' recipe ({recipe}: every prefix a sample, pairwise MIP and SP, "
+                f"summed losses; {epochs}; {seeds} seed{'s' * (seeds > 1)})")
+        if _within_tolerance(value, r):
+            out.append(("found", f"pretraining: {what} the same cell reaches {value:.4f} (reported {r['reported']:.4f})"))
+        elif abs(value - r["reported"]) < abs(r["reproduced"] - r["reported"]):
+            out.append(("partly", f"partly the pretraining: {what} the same cell reaches {value:.4f}, "
+                                  f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f} against "
+                                  f"{r['reproduced'] / r['reported'] - 1:+.0%} with ours"))
+        else:
+            out.append(("ruled out", f"pretraining ({what} the cell reaches {value:.4f})"))
+    return out
+
+
+def pretraining_comparison(runs: pd.DataFrame, metrics=("full_HIT@10", "full_NDCG@10")) -> pd.DataFrame:
+    """S3-Rec runs of the Table 2 protocol (Table 2 cells, ``seeds``) and of the ``pretraining`` ablation: the mean
+    over seeds per (data, loss, metric) and pretraining (``"<recipe>, <epochs> epochs"``), one column each, the
+    number of seeds behind each (``seeds: <pretraining>``) and the paper's reported value (``paper``)."""
+    from . import paper
+
+    cols = ["data", "paper_loss", "metric"]
+    if not len(runs) or "pretraining" not in runs:
+        return pd.DataFrame()
+    sel = runs[(runs["model"] == "s3rec") & runs["metric"].isin(metrics)
+               & runs["ablation"].fillna("").isin(["", "seeds", "pretraining"])]
+    if not len(sel):
+        return pd.DataFrame()
+    per_seed = sel.groupby([*cols, "pretraining", "seed"])["value"].mean()  # a run stored by two grids counts once
+    grouped = per_seed.groupby(level=[*cols, "pretraining"])
+    wide = grouped.mean().unstack("pretraining")
+    seeds = grouped.size().unstack("pretraining").add_prefix("seeds: ")
+    rep = paper.reported("table2")
+    rep = rep[rep["model"] == "S3Rec"].assign(metric=lambda d: "full_" + d["metric"])
+    rep = rep.rename(columns={"dataset": "data", "loss": "paper_loss", "value": "paper"}).set_index(cols)["paper"]
+    return wide.join(seeds).join(rep)
+
+
+def pretraining_samples(datasets, max_len: int = 50) -> pd.DataFrame:
+    """Per dataset: S3-Rec pretraining samples per epoch with our recipe (one per user) and with the authors'
+    (every prefix of each user's training window), and their ratio. Index ``data``."""
+    from . import pretrain
+
+    rows = []
+    for name in datasets:
+        ds = data_mod.load(name)
+        ours = pretrain.pretraining_sequences(ds, max_len).shape[0]
+        prefixes = sum(len(s[:-2][-max_len:]) for s in ds.sequences)
+        rows.append({"data": name, "seqrec": ours, "s3rec": prefixes, "ratio": prefixes / ours})
+    return pd.DataFrame(rows, columns=["data", "seqrec", "s3rec", "ratio"]).set_index("data")
+
+
 def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None,
                         seen_scoring: pd.DataFrame | None = None) -> pd.Series:
     """For each run cell of ``compared`` (Table 2) off by more than the tolerance, what our stored runs say about
@@ -683,6 +749,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
       the tolerance of the reported value?
     - *negative pool*: does the same cell with its negatives drawn only among the user's unseen items (the
       ``negative_pool`` ablation in ``runs``, as the authors' code draws them) land within the tolerance?
+    - *pretraining* (S3-Rec): does the same cell pretrained with the S3-Rec authors' recipe (the ``pretraining``
+      ablation in ``runs``) land within the tolerance of the reported value (or at least nearer: partly)?
     - *systematic*: is the same (model, loss, metric) off in the same direction on most datasets run (at least 3)?
 
     A check that passes is given as the likely reason; checks that fail are listed as "not explained by ...: ...";
@@ -723,6 +791,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
         checked = _negative_pool_check(r, runs)
         if checked:
+            (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
+        for checked in _pretraining_check(r, runs):
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
         systematic = _same_direction(r, compared)
         if systematic:

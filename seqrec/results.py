@@ -56,7 +56,7 @@ def pretraining_label(cfg: dict) -> str | None:
 
     options = cfg.get("model_options") or {}
     epochs = options.get("pretrain_epochs", DEFAULT_EPOCHS.get(cfg.get("data"), 150))
-    return f"{options.get('pretrain_recipe', 'seqrec')}, {epochs} epochs"
+    return f"{options.get('pretrain_recipe', 'seqrec')}, {epochs} epoch{'s' * (epochs != 1)}"
 
 
 def _run_row(run: dict) -> dict:

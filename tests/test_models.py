@@ -327,3 +327,143 @@ def test_every_model_learns_the_successor_rule(model, loss, options, rule_datase
     reachable = sum(s[-1] in learnable for s in dataset.sequences) / dataset.num_users
     assert reachable > 0.85
     assert result["metrics"]["full_HIT@1"] >= 0.9 * reachable, (result["metrics"]["full_HIT@1"], reachable)
+
+
+# --------------------------------------------------------------------------- S3-Rec: the authors' pretraining recipe
+def test_s3rec_recipe_samples_every_prefix_of_the_training_window():
+    ds = data_mod.SequenceData("hand", [1, 2], [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11]], num_items=11)
+    ours = pretrain.pretraining_sequences(ds, 3)
+    assert ours.tolist() == [[2, 3, 4], [7, 8, 9]]  # one sample per user: items[:-2], its last 3
+    prefixes = pretrain.pretraining_sequences(ds, 3, "s3rec")
+    assert prefixes.tolist() == [[0, 0, 2], [0, 2, 3], [2, 3, 4], [0, 0, 7], [0, 7, 8], [7, 8, 9]]
+    assert pretrain.long_sequence(ds).tolist() == [1, 2, 3, 4, 7, 8, 9]  # held-out items stay out
+
+
+def _stub_pretrainer(monkeypatch, num_items: int, num_attributes: int, dim: int = 4):
+    """A pretrainer whose encoder is a token lookup (no attention, no dropout) and whose task matrices are the
+    identity, so every score is a dot product of known vectors; ``calls`` records the encoder's inputs."""
+    torch.manual_seed(0)
+    model = S3RecPretrainer(num_items, num_attributes, max_len=5, hidden_size=dim, num_layers=1, num_heads=1,
+                            dropout=0.0)
+    table = torch.randn(num_items + 2, dim)  # a vector per token: padding, items 1..N, [MASK]
+    calls = []
+
+    def encode(x):
+        calls.append(x.clone())
+        return table[x]
+    monkeypatch.setattr(model.encoder, "encode", encode)
+    with torch.no_grad():
+        for layer in model.w.values():
+            layer.weight.copy_(torch.eye(dim))
+            layer.bias.zero_()
+    return model, table, calls
+
+
+def _log_sigmoid(x: float) -> float:
+    import math
+
+    return -math.log1p(math.exp(-x))
+
+
+def _bce(logit: float, target: bool) -> float:
+    return -_log_sigmoid(logit) if target else -_log_sigmoid(-logit)
+
+
+def test_s3rec_recipe_losses_match_a_hand_computation(monkeypatch):
+    import math
+
+    from seqrec.models import s3rec as s3rec_mod
+
+    N, A = 12, 3
+    model, table, calls = _stub_pretrainer(monkeypatch, N, A)
+    drawn = []
+    real_sampler = s3rec_mod.sample_unseen_negatives
+
+    def spy(*args, **kwargs):
+        drawn.append(real_sampler(*args, **kwargs))
+        return drawn[-1]
+    monkeypatch.setattr(s3rec_mod, "sample_unseen_negatives", spy)
+    g = torch.Generator().manual_seed(0)
+    attributes = torch.rand(N + 1, A + 1, generator=g) < 0.5
+    attributes[:, 0] = False
+    seqs = torch.tensor([[0, 0, 1, 2, 3], [0, 0, 0, 4, 5], [6, 7, 8, 9, 10]])
+    long = torch.tensor([7, 3, 9, 1, 12, 5, 8, 11])  # distinct, so a cut segment shows where it was cut
+    with torch.no_grad():
+        parts = model.losses(seqs, attributes, torch.Generator().manual_seed(3), mask_prob=0.0, recipe="s3rec",
+                             long_sequence=long)
+    mask = N + 1
+    assert calls[0].tolist() == [[0, 0, 1, 2, mask], [0, 0, 0, 4, mask], [6, 7, 8, 9, mask]]  # only the last masked
+
+    att_emb, item_emb = model.attr_emb.weight.detach(), model.encoder.item_emb.weight.detach()
+
+    def attribute_bce(state, item):  # summed over attributes 1..A
+        return sum(_bce(float(state @ att_emb[a]), bool(attributes[item, a])) for a in range(1, A + 1))
+
+    aap = sum(attribute_bce(table[i], i) for row in seqs.tolist() for i in row[:-1] if i > 0)
+    mip = map_ = 0.0
+    for b, row in enumerate(seqs.tolist()):
+        neg = int(drawn[0][b, -1, 0])
+        assert 1 <= neg <= N and neg not in row  # drawn among the items not in the sample
+        s_pos, s_neg = float(table[mask] @ item_emb[row[-1]]), float(table[mask] @ item_emb[neg])
+        sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+        mip += -_log_sigmoid(sig(s_pos) - sig(s_neg))
+        map_ += attribute_bce(table[mask], row[-1])
+    sp = 0.0
+    masked, positive, negative = calls[1], calls[2], calls[3]
+    for b, row in enumerate(seqs.tolist()):
+        seg = [t for t in range(5) if masked[b, t] == mask]
+        real = [t for t in range(5) if row[t] > 0]
+        assert seg and seg == list(range(seg[0], seg[-1] + 1)) and len(seg) <= len(real) // 2
+        for t in range(5):
+            assert masked[b, t] == (mask if t in seg else row[t])
+            assert positive[b, t] == (row[t] if t in seg else mask if t in real else 0)  # the segment in place
+            assert negative[b, t] == (0 if t not in real else mask if t not in seg else negative[b, t])
+        cut = [int(negative[b, t]) for t in seg]
+        start = long.tolist().index(cut[0])
+        assert long.tolist()[start:start + len(seg)] == cut  # a contiguous piece of all users' items
+        s = table[masked[b, -1]]
+        d_pos, d_neg = float(s @ table[positive[b, -1]]), float(s @ table[negative[b, -1]])
+        sp += -_log_sigmoid(sig(d_pos) - sig(d_neg))
+    expected = {"aap": aap, "mip": mip, "map": map_, "sp": sp}
+    for k, v in expected.items():
+        assert parts[k].item() == pytest.approx(v, rel=1e-5), k
+
+
+def test_s3rec_recipe_sums_where_ours_averages(monkeypatch):
+    """With every position masked, both recipes see the same positions; the authors' recipe sums what ours
+    averages: AAP over nothing, MAP over positions × attributes."""
+    N, A = 12, 3
+    model, _, _ = _stub_pretrainer(monkeypatch, N, A)
+    attributes = torch.rand(N + 1, A + 1, generator=torch.Generator().manual_seed(0)) < 0.5
+    seqs = torch.tensor([[0, 0, 1, 2, 3], [6, 7, 8, 9, 10]])
+    kw = dict(mask_prob=1.0, long_sequence=torch.arange(1, N + 1))
+    with torch.no_grad():
+        ours = model.losses(seqs, attributes, torch.Generator().manual_seed(3), recipe="seqrec", **kw)
+        theirs = model.losses(seqs, attributes, torch.Generator().manual_seed(3), recipe="s3rec", **kw)
+    positions = int((seqs > 0).sum())
+    assert ours["aap"].item() == theirs["aap"].item() == 0.0
+    assert theirs["map"].item() == pytest.approx(ours["map"].item() * positions * A, rel=1e-5)
+
+
+def test_s3rec_recipe_bad_names_and_checkpoint_names(rule_dataset):
+    with pytest.raises(SeqrecError, match="unknown pretrain_recipe 'bert'"):
+        S3RecPretrainer(5, 2).losses(torch.tensor([[1, 2]]), torch.zeros(6, 3, dtype=torch.bool), recipe="bert")
+    with pytest.raises(SeqrecError, match="needs long_sequence"):
+        S3RecPretrainer(5, 2).losses(torch.tensor([[1, 2, 3]]), torch.zeros(6, 3, dtype=torch.bool), recipe="s3rec")
+    config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 1}, **SMALL)
+    authors = TrainConfig(data=rule_dataset, model="s3rec", loss="cce",
+                          model_options={"pretrain_epochs": 1, "pretrain_recipe": "s3rec"}, **SMALL)
+    wrong = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_recipe": "x"}, **SMALL)
+    assert pretrain.checkpoint_path(config).name.endswith("-e1.pt")  # the default's names are unchanged
+    assert pretrain.checkpoint_path(authors).name.endswith("-e1-rs3rec.pt")
+    with pytest.raises(SeqrecError, match="unknown model_options pretrain_recipe 'x'"):
+        pretrain.checkpoint_path(wrong)
+    with pytest.raises(SeqrecError, match="seqrec pretrain .*pretrain_recipe.*s3rec"):
+        models.build(authors, NR)  # the hint names the recipe
+    path = pretrain.ensure_pretrained(authors, progress=False)
+    saved = torch.load(path, weights_only=False)
+    assert saved["meta"]["recipe"] == "s3rec" and saved["epochs_done"] == 1
+    assert isinstance(models.build(authors, NR), S3Rec)
+    path.rename(pretrain.checkpoint_path(config))  # the authors' encoder under our recipe's name: refused
+    with pytest.raises(SeqrecError, match="does not match this run \\(recipe: 's3rec' vs 'seqrec'\\)"):
+        models.build(config, NR)
