@@ -47,8 +47,13 @@ def cmd_progress(args) -> int:
     from .experiments import get_profile
     from .runner import partial_progress
 
+    from .pretrain import unfinished
+
     get_profile(args.profile)
     rows = partial_progress(args.results_dir, args.profile)
+    for r in unfinished():  # S3-Rec pretrainings (shared by profiles: their checkpoints are found by name)
+        print(f"pretraining {r['checkpoint']}: epoch {r['epoch']} of {r['epochs']}, {r['seconds'] / 60:.1f} min, "
+              f"{'training now' if r['training'] else 'interrupted (the next run resumes it)'}")
     if not rows:
         print(f"no cell of the {args.profile} profile is training or interrupted (nothing in "
               f"{Path(args.results_dir) / args.profile / '.partial'})")
@@ -212,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no per-cell lines")
     run.set_defaults(func=cmd_run)
     progress = sub.add_parser("progress", help="the cells of a profile that are training or were interrupted: "
-                              "epochs done, best epoch, training time (from their per-epoch checkpoints)")
+                              "epochs done, best epoch, training time (from their per-epoch checkpoints); and unfinished "
+                              "S3-Rec pretrainings")
     progress.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default: paper)")
     progress.add_argument("--results-dir", default="results", help="the store's root folder (default: results)")
     progress.set_defaults(func=cmd_progress)

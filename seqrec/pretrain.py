@@ -200,6 +200,24 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
     return path
 
 
+def unfinished() -> list[dict]:
+    """The S3-Rec pretrainings under ``<root>/pretrain/`` not finished yet: ``checkpoint`` (file name), ``epoch``
+    (epochs done), ``epochs`` (planned), ``seconds`` and ``training`` (True while a process holds its lock)."""
+    from .runner import _held
+
+    rows = []
+    for path in sorted((Path(os.environ.get("SEQREC_CHECKPOINT_DIR") or "checkpoints") / "pretrain").glob("*.pt")):
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            done, planned = saved["epochs_done"], saved["meta"]["epochs"]
+        except Exception:  # noqa: BLE001  a checkpoint being replaced right now, or a foreign file
+            continue
+        if done < planned:
+            rows.append({"checkpoint": path.name, "epoch": done, "epochs": planned, "seconds": saved["seconds"],
+                         "training": _held(path.with_name(path.name + ".lock"))})
+    return rows
+
+
 def summary(path: Path) -> dict:
     """What a finetuned run's record keeps of its pretraining: the checkpoint's name, epochs, seconds (summed over
     resumed sessions) and the last epoch's four losses."""

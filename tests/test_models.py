@@ -467,3 +467,17 @@ def test_s3rec_recipe_bad_names_and_checkpoint_names(rule_dataset):
     path.rename(pretrain.checkpoint_path(config))  # the authors' encoder under our recipe's name: refused
     with pytest.raises(SeqrecError, match="does not match this run \\(recipe: 's3rec' vs 'seqrec'\\)"):
         models.build(config, NR)
+
+
+def test_unfinished_pretrainings_are_listed_until_they_finish(rule_dataset):
+    config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2}, **SMALL)
+    assert pretrain.unfinished() == []
+    path = pretrain.ensure_pretrained(config, progress=False, stop_after=1)
+    rows = pretrain.unfinished()
+    assert [(r["checkpoint"], r["epoch"], r["epochs"], r["training"]) for r in rows] == [(path.name, 1, 2, False)]
+    from seqrec.locking import file_lock
+
+    with file_lock(path.with_name(path.name + ".lock")):  # what a pretraining process holds meanwhile
+        assert pretrain.unfinished()[0]["training"] is True
+    pretrain.ensure_pretrained(config, progress=False)
+    assert pretrain.unfinished() == []
