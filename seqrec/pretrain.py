@@ -11,9 +11,14 @@ saved random states, so the result equals an uninterrupted run; otherwise pretra
 Data: each user's ``items[:-2]`` (its last ``max_len`` items, left-padded), so the validation and test items
 never enter pretraining; with ``model_options["pretrain_recipe"] = "s3rec"`` (the S3-Rec authors' code, see
 :mod:`seqrec.models.s3rec`) every prefix of those items instead, one sample each (23.6 times as many samples per
-epoch on LastFM, 6.3-8.1 on the others), and the checkpoint's name ends in ``-rs3rec``; attributes from ``<NAME>_item2attributes.json`` (found with
-:func:`seqrec.data.locate`; for a ``.txt`` path, the ``<stem>_item2attributes.json`` beside it). Adam with
-``config.lr``, batch 100, mask probability 0.2, the loss weights of :mod:`seqrec.models.s3rec`.
+epoch on LastFM, 6.3-8.1 on the others), and the checkpoint's name ends in ``-rs3rec``. Attributes from
+``<NAME>_item2attributes.json`` (found with :func:`seqrec.data.locate`; for a ``.txt`` path, the
+``<stem>_item2attributes.json`` beside it). On ``config.device`` (the random draws stay on a CPU generator); Adam
+with ``config.lr``, batch 100, mask probability 0.2, the loss weights of :mod:`seqrec.models.s3rec`.
+
+Each process that pretrains appends its provenance to the checkpoint's ``sessions`` (commit, clean tree, start,
+first epoch, device), which :func:`summary` hands to the finetuned run's record: pretraining and finetuning may
+run from different commits, and each is recorded.
 
 ``load_pretrained(config, num_items)`` is what the ``s3rec`` model factory calls: it raises a one-line
 :class:`SeqrecError` telling to run ``seqrec pretrain ...`` when the checkpoint is missing, unfinished or made
@@ -21,6 +26,7 @@ for other data or sizes — never a silent random initialisation.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -31,10 +37,11 @@ import torch
 from tqdm import tqdm
 
 from . import data as data_mod
+from . import provenance
 from .config import TrainConfig
 from .errors import SeqrecError
 from .locking import file_lock
-from .trainer import save_checkpoint
+from .trainer import resolve_device, save_checkpoint
 from .models.s3rec import MASK_PROB, RECIPES, WEIGHTS, S3Rec, S3RecPretrainer
 
 BATCH_SIZE = 100
@@ -156,11 +163,14 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
     seqs = pretraining_sequences(dataset, config.max_len, recipe)
     everything = long_sequence(dataset) if recipe == "s3rec" else None
 
+    device = resolve_device(config.device)  # the run's device; the generator (masks, negatives, segments) stays on CPU
+    attributes = attributes.to(device)
+    everything = everything.to(device) if everything is not None else None
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    model = _build(config, dataset.num_items, meta["num_attributes"])
+    model = _build(config, dataset.num_items, meta["num_attributes"]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
-    state = {"epochs_done": 0, "curve": [], "seconds": 0.0}
+    state = {"epochs_done": 0, "curve": [], "seconds": 0.0, "sessions": []}
     if saved is not None:
         if saved["meta"] != meta:
             raise SeqrecError(f"pretraining checkpoint {path} was made for other settings; move it away to start again")
@@ -168,7 +178,14 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
         optimizer.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["torch_rng"])
         generator.set_state(saved["generator"])
-        state = {k: saved[k] for k in state}
+        if device.type == "cuda" and saved.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        state = {k: saved.get(k, []) if k == "sessions" else saved[k] for k in state}  # older: no sessions
+
+    # provenance of this process's part: the code that pretrains now (a finetuning records its own at its start)
+    state["sessions"] = [*state["sessions"], {**provenance.git_state(), "from_epoch": state["epochs_done"],
+                                              "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                              "device": provenance.device_name(device)}]
 
     last = epochs if stop_after is None else min(epochs, stop_after)
     bar = tqdm(range(state["epochs_done"] + 1, last + 1), desc=f"S3-Rec pretraining on {dataset.name}",
@@ -179,7 +196,7 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
         order = torch.randperm(seqs.shape[0], generator=generator)
         sums, batches = {k: 0.0 for k in WEIGHTS}, 0
         for start in range(0, seqs.shape[0], BATCH_SIZE):
-            total, parts = model.loss(seqs[order[start:start + BATCH_SIZE]], attributes, generator,
+            total, parts = model.loss(seqs[order[start:start + BATCH_SIZE]].to(device), attributes, generator,
                                       recipe=recipe, long_sequence=everything)
             if not torch.isfinite(total):
                 raise SeqrecError(f"pretraining loss became {total.item()} at epoch {epoch}; lower the learning rate")
@@ -195,7 +212,8 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
         bar.set_postfix({k: f"{v / batches:.3f}" for k, v in sums.items()})
         save_checkpoint(path, {"meta": meta, "model": model.state_dict(), "encoder": model.encoder.state_dict(),
                      "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                     "generator": generator.get_state(), **state})
+                     "generator": generator.get_state(),
+                     "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None, **state})
     bar.close()
     return path
 
@@ -224,7 +242,8 @@ def summary(path: Path) -> dict:
     saved = torch.load(path, map_location="cpu", weights_only=False)
     last = saved["curve"][-1] if saved["curve"] else {}
     return {"checkpoint": Path(path).name, "epochs": saved["epochs_done"], "seconds": saved["seconds"],
-            "final_losses": {k: v for k, v in last.items() if k not in ("epoch", "elapsed")}}
+            "final_losses": {k: v for k, v in last.items() if k not in ("epoch", "elapsed")},
+            "sessions": saved.get("sessions", [])}
 
 
 def _command(config: TrainConfig) -> str:

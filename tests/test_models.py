@@ -481,3 +481,35 @@ def test_unfinished_pretrainings_are_listed_until_they_finish(rule_dataset):
         assert pretrain.unfinished()[0]["training"] is True
     pretrain.ensure_pretrained(config, progress=False)
     assert pretrain.unfinished() == []
+
+
+def test_pretraining_records_each_session_that_ran_it(rule_dataset):
+    """Pretraining and finetuning can run from different commits (a long pretraining, then a finetuning started
+    later): each process that pretrains leaves its own provenance, and the finetuned record carries it."""
+    from seqrec import provenance
+
+    config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2}, **SMALL)
+    path = pretrain.ensure_pretrained(config, progress=False, stop_after=1)
+    pretrain.ensure_pretrained(config, progress=False)  # resumed by a second process
+    sessions = pretrain.summary(path)["sessions"]
+    assert [s["from_epoch"] for s in sessions] == [0, 1]
+    assert all(s["commit"] == provenance.git_state()["commit"] and s["device"].endswith("threads)") for s in sessions)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_s3rec_recipes_on_cuda_match_cpu(monkeypatch):
+    """The pretraining losses, both recipes, on CUDA equal those on CPU: same weights, same CPU generator draws."""
+    torch.manual_seed(0)
+    model = S3RecPretrainer(NR, 5, max_len=10, hidden_size=16, num_layers=1, num_heads=1, dropout=0.0)
+    attributes = torch.rand(NR + 1, 6, generator=torch.Generator().manual_seed(0)) < 0.3
+    seqs = left_padded([[1 + (7 * u + t) % NR for t in range(2 + u % 8)] for u in range(32)], 10)
+    long = torch.arange(1, NR + 1)
+    for recipe in ("seqrec", "s3rec"):
+        out = {}
+        for dev in ("cpu", "cuda"):
+            m = model.to(dev)
+            with torch.no_grad():
+                out[dev] = m.losses(seqs.to(dev), attributes.to(dev), torch.Generator().manual_seed(5),
+                                    recipe=recipe, long_sequence=long.to(dev))
+        for k in out["cpu"]:
+            torch.testing.assert_close(out["cuda"][k].cpu(), out["cpu"][k], rtol=1e-4, atol=1e-5, msg=f"{recipe} {k}")
