@@ -690,7 +690,8 @@ def _pretraining_check(r, runs: pd.DataFrame) -> list[tuple[str, str]]:
                                   f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f} against "
                                   f"{r['reproduced'] / r['reported'] - 1:+.0%} with ours"))
         else:
-            out.append(("ruled out", f"pretraining ({what} the cell reaches {value:.4f})"))
+            out.append(("ruled out", f"pretraining ({what} the cell reaches {value:.4f}, "
+                                     f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f})"))
     return out
 
 
