@@ -13,6 +13,13 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "s3rec"
 
 
+@pytest.fixture(autouse=True)
+def private_checkpoint_dir(tmp_path_factory, monkeypatch):
+    """Every test gets its own S3-Rec checkpoint root: none reads or writes the checkout's checkpoints/ (where a
+    real pretraining may be running; ``seqrec progress`` would list it)."""
+    monkeypatch.setenv("SEQREC_CHECKPOINT_DIR", str(tmp_path_factory.mktemp("checkpoints")))
+
+
 @pytest.fixture
 def real_data_dir(monkeypatch):
     """The paper's data folder (SEQREC_DATA_DIR, else ../shared/data/s3rec); skips when neither exists."""
