@@ -45,9 +45,8 @@ def cmd_train(args) -> int:
 
 def cmd_progress(args) -> int:
     from .experiments import get_profile
-    from .runner import partial_progress
-
     from .pretrain import unfinished
+    from .runner import partial_progress
 
     get_profile(args.profile)
     rows = partial_progress(args.results_dir, args.profile)

@@ -2,7 +2,7 @@
 
 ``file_lock(path)`` holds an exclusive ``flock`` on ``path`` (created if needed; it stays behind, empty, and is
 harmless) for the ``with`` block. ``blocking=False`` raises :class:`Busy` at once when another process or thread
-holds it. The lock goes with the open file: a killed process releases it, so a stale lock file never blocks.
+holds it; ``held(path)`` only asks whether someone holds it now. The lock goes with the open file: a killed process releases it, so a stale lock file never blocks.
 On a system without ``fcntl`` (Windows) the lock is a no-op.
 """
 from __future__ import annotations
@@ -36,3 +36,12 @@ def file_lock(path: str | os.PathLike, *, blocking: bool = True):
         finally:
             if fcntl is not None:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def held(path: str | os.PathLike) -> bool:
+    """Whether another process (or thread) holds the lock ``path`` now."""
+    try:
+        with file_lock(path, blocking=False):
+            return False
+    except Busy:
+        return True

@@ -40,7 +40,7 @@ from . import data as data_mod
 from . import provenance
 from .config import TrainConfig
 from .errors import SeqrecError
-from .locking import file_lock
+from .locking import file_lock, held
 from .trainer import resolve_device, save_checkpoint
 from .models.s3rec import MASK_PROB, RECIPES, WEIGHTS, S3Rec, S3RecPretrainer
 
@@ -49,18 +49,28 @@ DEFAULT_EPOCHS = {"Sports_and_Outdoors": 100, "Yelp": 100}
 SIZE_FIELDS = ("max_len", "hidden_size", "num_layers", "num_heads", "dropout")
 
 
-def pretrain_epochs(config: TrainConfig) -> int:
-    epochs = config.model_options.get("pretrain_epochs", DEFAULT_EPOCHS.get(config.data, 150))
+def options_epochs(data: str, options: dict) -> int:
+    """The pretraining epochs a run with these ``model_options`` on ``data`` asks for (or the protocol's)."""
+    epochs = (options or {}).get("pretrain_epochs", DEFAULT_EPOCHS.get(data, 150))
     if not isinstance(epochs, int) or epochs < 1:
         raise SeqrecError(f"model_options pretrain_epochs must be a positive integer, got {epochs!r}")
     return epochs
 
 
-def pretrain_recipe(config: TrainConfig) -> str:
-    recipe = config.model_options.get("pretrain_recipe", "seqrec")
+def options_recipe(options: dict) -> str:
+    """The pretraining recipe these ``model_options`` ask for (default ``"seqrec"``)."""
+    recipe = (options or {}).get("pretrain_recipe", "seqrec")
     if recipe not in RECIPES:
         raise SeqrecError(f"unknown model_options pretrain_recipe {recipe!r}; allowed: {', '.join(RECIPES)}")
     return recipe
+
+
+def pretrain_epochs(config: TrainConfig) -> int:
+    return options_epochs(config.data, config.model_options)
+
+
+def pretrain_recipe(config: TrainConfig) -> str:
+    return options_recipe(config.model_options)
 
 
 def _data_tag(name: str) -> str:
@@ -70,22 +80,26 @@ def _data_tag(name: str) -> str:
     return f"{path.stem}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
 
 
+def _root() -> Path:
+    return Path(os.environ.get("SEQREC_CHECKPOINT_DIR") or "checkpoints") / "pretrain"
+
+
 def checkpoint_path(config: TrainConfig) -> Path:
-    root = Path(os.environ.get("SEQREC_CHECKPOINT_DIR") or "checkpoints")
     users = "all" if config.max_users is None else str(config.max_users)
     name = (f"{_data_tag(config.data)}-u{users}-s{config.seed}-L{config.max_len}-D{config.hidden_size}-l{config.num_layers}"
             f"-h{config.num_heads}-d{config.dropout:g}-e{pretrain_epochs(config)}{_recipe_tag(config)}.pt")
-    return root / "pretrain" / name
+    return _root() / name
 
 
 def _recipe_tag(config: TrainConfig) -> str:
-    return "" if pretrain_recipe(config) == "seqrec" else f"-r{pretrain_recipe(config)}"
+    recipe = pretrain_recipe(config)
+    return "" if recipe == "seqrec" else f"-r{recipe}"
 
 
 def _meta(config: TrainConfig, num_items: int, num_attributes: int) -> dict:
     recipe = pretrain_recipe(config)  # in the meta only when not the default: older checkpoints still match
-    return {**({} if recipe == "seqrec" else {"recipe": recipe}), "data": _data_tag(config.data), "max_users": config.max_users, "seed": config.seed,
-            "epochs": pretrain_epochs(config), "num_items": num_items, "num_attributes": num_attributes,
+    return {**({} if recipe == "seqrec" else {"recipe": recipe}), "data": _data_tag(config.data),
+            "max_users": config.max_users, "seed": config.seed, "epochs": pretrain_epochs(config), "num_items": num_items, "num_attributes": num_attributes,
             "lr": config.lr, "batch_size": BATCH_SIZE, "mask_prob": MASK_PROB, "weights": WEIGHTS,
             **{k: getattr(config, k) for k in SIZE_FIELDS}}
 
@@ -118,10 +132,15 @@ def read_attributes(path: str | os.PathLike, num_items: int) -> torch.Tensor:
     return table
 
 
+def training_windows(dataset: data_mod.SequenceData, max_len: int) -> list[list[int]]:
+    """Each user's ``items[:-2]`` (held-out items left out), its last ``max_len`` items."""
+    return [s[:-2][-max_len:] for s in dataset.sequences]
+
+
 def pretraining_sequences(dataset: data_mod.SequenceData, max_len: int, recipe: str = "seqrec") -> torch.Tensor:
-    """``"seqrec"``: (U, L), each user's ``items[:-2]``, last ``max_len`` items, left-padded. ``"s3rec"``:
-    (P, L), every prefix ``w[:1], w[:2], ..., w`` of each user's window ``w = items[:-2][-max_len:]``."""
-    windows = [s[:-2][-max_len:] for s in dataset.sequences]
+    """``"seqrec"``: (U, L), each user's training window (:func:`training_windows`), left-padded. ``"s3rec"``:
+    (P, L), every prefix ``w[:1], w[:2], ..., w`` of each window ``w``."""
+    windows = training_windows(dataset, max_len)
     if recipe == "s3rec":
         windows = [w[:i] for w in windows for i in range(1, len(w) + 1)]
     return data_mod.left_pad(windows, max_len)
@@ -221,10 +240,8 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
 def unfinished() -> list[dict]:
     """The S3-Rec pretrainings under ``<root>/pretrain/`` not finished yet: ``checkpoint`` (file name), ``epoch``
     (epochs done), ``epochs`` (planned), ``seconds`` and ``training`` (True while a process holds its lock)."""
-    from .runner import _held
-
     rows = []
-    for path in sorted((Path(os.environ.get("SEQREC_CHECKPOINT_DIR") or "checkpoints") / "pretrain").glob("*.pt")):
+    for path in sorted(_root().glob("*.pt")):
         try:
             saved = torch.load(path, map_location="cpu", weights_only=False)
             done, planned = saved["epochs_done"], saved["meta"]["epochs"]
@@ -232,7 +249,7 @@ def unfinished() -> list[dict]:
             continue
         if done < planned:
             rows.append({"checkpoint": path.name, "epoch": done, "epochs": planned, "seconds": saved["seconds"],
-                         "training": _held(path.with_name(path.name + ".lock"))})
+                         "training": held(path.with_name(path.name + ".lock"))})
     return rows
 
 

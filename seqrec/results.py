@@ -52,11 +52,11 @@ def pretraining_label(cfg: dict) -> str | None:
     the other models."""
     if cfg.get("model") != "s3rec":
         return None
-    from .pretrain import DEFAULT_EPOCHS
+    from .pretrain import options_epochs, options_recipe
 
     options = cfg.get("model_options") or {}
-    epochs = options.get("pretrain_epochs", DEFAULT_EPOCHS.get(cfg.get("data"), 150))
-    return f"{options.get('pretrain_recipe', 'seqrec')}, {epochs} epoch{'s' * (epochs != 1)}"
+    epochs = options_epochs(cfg.get("data"), options)
+    return f"{options_recipe(options)}, {epochs} epoch{'s' * (epochs != 1)}"
 
 
 def _run_row(run: dict) -> dict:

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from . import results
 from .errors import SeqrecError
-from .locking import Busy, file_lock
+from .locking import Busy, file_lock, held
 
 RESULTS_VERSION = 1
 EXECUTORS = ("local", "subprocess", "inprocess", "dask")
@@ -149,17 +149,8 @@ def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]
             continue
         rows.append({"grid": path.parent.name, "run": path.stem, "epoch": state["epoch"], "best_epoch": state["best_epoch"],
                      "best": state["best"], "bad": state["bad"], "train_seconds": state["train_seconds"],
-                     "training": _held(path.with_suffix(".lock"))})
+                     "training": held(path.with_suffix(".lock"))})
     return rows
-
-
-def _held(lock: Path) -> bool:
-    """Whether another process (or thread) holds ``lock`` now."""
-    try:
-        with file_lock(lock, blocking=False):
-            return False
-    except Busy:
-        return True
 
 
 # --------------------------------------------------------------------------- one cell

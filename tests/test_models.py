@@ -174,9 +174,9 @@ def rule_sequences(users: int, seed: int = 0, low: int = 5, high: int = 10) -> l
 
 
 @pytest.fixture
-def rule_dataset(tmp_path, monkeypatch):
-    """The rule data as a .txt file with attributes (item parity and item mod 3) and a private checkpoint root."""
-    monkeypatch.setenv("SEQREC_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+def rule_dataset(tmp_path):
+    """The rule data as a .txt file with attributes (item parity and item mod 3); its checkpoint root is the
+    private one every test gets (conftest)."""
     seqs = rule_sequences(300)
     path = tmp_path / "Rule.txt"
     path.write_text("".join(" ".join(map(str, [u + 1, *s])) + "\n" for u, s in enumerate(seqs)))
