@@ -385,6 +385,16 @@ def test_discrepancy_reasons_check_the_srgnn_variant(tmp_path):
                            "reaches 0.0400, -20% from the reported 0.0500 against -40% for the authors' variant "
                            "this cell reads; not explained by early stopping")
     assert r[2].startswith("not investigated")
+    # no nearer, but on the far side of the reported value (-40 % -> +60 %): it moves the cell the gap's way, too far
+    frame.loc[3, "value"] = 0.0800
+    r = analysis.discrepancy_reasons(c, pd.DataFrame(), frame)
+    assert r[1].startswith("overshot by the variant: our causal SR-GNN (each position sees only the items before it) "
+                           "reaches 0.0800, +60% from the reported 0.0500 against -40% for the authors' variant "
+                           "this cell reads, past the paper's number in the gap's direction; not explained by early "
+                           "stopping")
+    frame.loc[3, "value"] = 0.0250  # -50 %, the same side and further: ruled out
+    assert analysis.discrepancy_reasons(c, pd.DataFrame(), frame)[1].endswith(
+        "nor by the variant (our causal SR-GNN reaches 0.0250)")
     # other models are never matched against an SR-GNN variant
     c.loc[0, "model"] = "GRU4Rec"
     assert "variant" not in analysis.discrepancy_reasons(c, pd.DataFrame(), frame)[0]
@@ -776,6 +786,11 @@ def test_discrepancy_reasons_check_the_pretraining_recipe():
     assert r[1].endswith(f"nor by pretraining ({what}20 epochs; 2 seeds) the cell reaches 0.0520, -34% from the "
                          f"reported 0.0789)")
     assert "pretrain" not in r[2]  # SASRec: no such check
+    # past the reported value from below, and no nearer (-29 % -> +34 %): overshot, not ruled out
+    runs.loc[[2, 3], "value"] = [0.1050, 0.1060]
+    assert analysis.discrepancy_reasons(c, runs)[1].startswith(
+        f"overshot by the pretraining: {what}20 epochs; 2 seeds) the same cell reaches 0.1055, +34% from the reported "
+        f"0.0789 against -29% with ours, past the paper's number in the gap's direction; not explained by seed variance")
     assert "pretrain" not in analysis.discrepancy_reasons(c, runs.drop(columns="pretraining"))[0]
 
 
