@@ -719,27 +719,62 @@ def _pretraining_check(r, runs: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
+def _s3rec_per_seed(runs: pd.DataFrame, metrics) -> pd.Series:
+    """S3-Rec runs of the Table 2 protocol (Table 2 cells, ``seeds``) and of the ``pretraining`` ablation: one value
+    per (data, paper_loss, metric, pretraining, seed); a run stored by two grids counts once. Empty when none."""
+    if not len(runs) or "pretraining" not in runs:
+        return pd.Series(dtype=float)
+    sel = runs[(runs["model"] == "s3rec") & runs["metric"].isin(metrics)
+               & runs["ablation"].fillna("").isin(["", "seeds", "pretraining"])]
+    return sel.groupby(["data", "paper_loss", "metric", "pretraining", "seed"])["value"].mean()
+
+
+def _s3rec_reported() -> pd.Series:
+    """The paper's S3-Rec values of Table 2, indexed by (data, paper_loss, metric) with ``full_`` metric names."""
+    from . import paper
+
+    rep = paper.reported("table2")
+    rep = rep[rep["model"] == "S3Rec"].assign(metric=lambda d: "full_" + d["metric"])
+    return rep.rename(columns={"dataset": "data", "loss": "paper_loss"}).set_index(
+        ["data", "paper_loss", "metric"])["value"]
+
+
 def pretraining_comparison(runs: pd.DataFrame, metrics=("full_HIT@10", "full_NDCG@10")) -> pd.DataFrame:
     """S3-Rec runs of the Table 2 protocol (Table 2 cells, ``seeds``) and of the ``pretraining`` ablation: the mean
     over seeds per (data, loss, metric) and pretraining (``"<recipe>, <epochs> epochs"``), one column each, the
     number of seeds behind each (``seeds: <pretraining>``) and the paper's reported value (``paper``)."""
-    from . import paper
-
-    cols = ["data", "paper_loss", "metric"]
-    if not len(runs) or "pretraining" not in runs:
+    per_seed = _s3rec_per_seed(runs, metrics)
+    if not len(per_seed):
         return pd.DataFrame()
-    sel = runs[(runs["model"] == "s3rec") & runs["metric"].isin(metrics)
-               & runs["ablation"].fillna("").isin(["", "seeds", "pretraining"])]
-    if not len(sel):
-        return pd.DataFrame()
-    per_seed = sel.groupby([*cols, "pretraining", "seed"])["value"].mean()  # a run stored by two grids counts once
-    grouped = per_seed.groupby(level=[*cols, "pretraining"])
+    grouped = per_seed.groupby(level=["data", "paper_loss", "metric", "pretraining"])
     wide = grouped.mean().unstack("pretraining")
     seeds = grouped.size().unstack("pretraining").add_prefix("seeds: ")
-    rep = paper.reported("table2")
-    rep = rep[rep["model"] == "S3Rec"].assign(metric=lambda d: "full_" + d["metric"])
-    rep = rep.rename(columns={"dataset": "data", "loss": "paper_loss", "value": "paper"}).set_index(cols)["paper"]
-    return wide.join(seeds).join(rep)
+    return wide.join(seeds).join(_s3rec_reported().rename("paper"))
+
+
+def pretraining_claim(runs: pd.DataFrame, metrics=("full_HIT@10", "full_NDCG@10")) -> pd.DataFrame:
+    """The paper's claim for S3-Rec, "CCE beats BCE", under each pretraining (runs as :func:`pretraining_comparison`
+    reads them): per (data, metric, pretraining) the seed means of ``BCE`` and ``CCE``, ``difference`` = CCE − BCE,
+    ``max std`` (the larger seed std, ddof=1), ``seeds`` (the fewer of the two), ``beyond seed noise`` (``"yes"`` when
+    ``|difference| > 2 × max std``, ``"no"``, or ``"one seed"``) and the paper's ``reported difference``. Rows
+    where only one loss is run are left out."""
+    per_seed = _s3rec_per_seed(runs, metrics)
+    if not len(per_seed):
+        return pd.DataFrame()
+    stats = per_seed.groupby(level=["data", "metric", "pretraining", "paper_loss"]).agg(["mean", "std", "size"])
+    wide = stats.unstack("paper_loss")
+    if not {("mean", "BCE"), ("mean", "CCE")} <= set(wide.columns):
+        return pd.DataFrame()
+    wide = wide[wide[("mean", "BCE")].notna() & wide[("mean", "CCE")].notna()]
+    out = pd.DataFrame({"BCE": wide[("mean", "BCE")], "CCE": wide[("mean", "CCE")]})
+    out["difference"] = out["CCE"] - out["BCE"]
+    out["max std"] = wide[[("std", "BCE"), ("std", "CCE")]].max(axis=1, skipna=False)
+    out["seeds"] = wide[[("size", "BCE"), ("size", "CCE")]].min(axis=1).astype(int)
+    out["beyond seed noise"] = np.where(out["seeds"] < 2, "one seed",
+                                        np.where(out["difference"].abs() > 2 * out["max std"], "yes", "no"))
+    rep = _s3rec_reported().unstack("paper_loss")
+    rep = (rep["CCE"] - rep["BCE"]).rename("reported difference")
+    return out.join(rep, on=["data", "metric"])
 
 
 def pretraining_samples(datasets, max_len: int = 50) -> pd.DataFrame:

@@ -812,6 +812,37 @@ def test_pretraining_comparison_means_over_seeds_beside_the_paper():
     assert analysis.pretraining_comparison(runs.drop(columns="pretraining")).empty
 
 
+def test_pretraining_claim_sets_cce_against_bce_per_recipe_with_seed_noise():
+    s3 = dict(model="s3rec", paper_model="S3Rec", metric="full_HIT@10")
+    bce, cce = dict(loss="bce", paper_loss="BCE"), dict(loss="cce", paper_loss="CCE")
+    ours, theirs = dict(pretraining="seqrec, 150 epochs"), dict(ablation="pretraining", pretraining="s3rec, 20 epochs")
+    runs = pd.DataFrame([
+        _run(0.0600, ablation="", **ours, **bce, **s3),
+        _run(0.0600, ablation="seeds", **ours, **bce, **s3),           # the same run, in two grids: counts once
+        _run(0.0580, ablation="seeds", seed=43, **ours, **bce, **s3),
+        _run(0.0700, ablation="", **ours, **cce, **s3),
+        _run(0.0720, ablation="seeds", seed=43, **ours, **cce, **s3),
+        _run(0.0800, **theirs, **bce, **s3),                            # one seed each
+        _run(0.0790, **theirs, **cce, **s3),
+        _run(0.0900, ablation="patience", **ours, **cce, **s3),         # not the protocol: left out
+        _run(0.0500, ablation="pretraining", pretraining="s3rec, 150 epochs", **bce, **s3),  # no CCE: no row
+    ])
+    t = analysis.pretraining_claim(runs)
+    assert len(t) == 2
+    row = t.loc[("LastFM", "full_HIT@10", "seqrec, 150 epochs")]
+    assert (row["BCE"], row["CCE"]) == (pytest.approx(0.0590), pytest.approx(0.0710))
+    assert row["difference"] == pytest.approx(0.0120)
+    assert row["max std"] == pytest.approx(0.002 / 2 ** 0.5)  # both pairs of seeds differ by 0.002 (ddof=1)
+    assert row["seeds"] == 2 and row["beyond seed noise"] == "yes"  # 0.0120 > 2 x 0.0014
+    assert row["reported difference"] == pytest.approx(0.0789 - 0.0688)  # Table 2, S3-Rec on LastFM
+    row = t.loc[("LastFM", "full_HIT@10", "s3rec, 20 epochs")]
+    assert row["difference"] == pytest.approx(-0.0010) and row["seeds"] == 1 and row["beyond seed noise"] == "one seed"
+    # within noise: the difference 0.015 is under 2 x 0.021
+    runs.loc[2, "value"], runs.loc[4, "value"] = 0.0300, 0.0500  # BCE 0.045 ± 0.021, CCE 0.060 ± 0.014
+    assert analysis.pretraining_claim(runs).loc[("LastFM", "full_HIT@10", "seqrec, 150 epochs"), "beyond seed noise"] == "no"
+    assert analysis.pretraining_claim(runs[runs.loss == "bce"]).empty
+
+
 def test_pretraining_samples_count_users_and_prefixes(monkeypatch):
     tiny = SequenceData("tiny", [1, 2], [[1, 2, 3, 4, 5], [1, 1, 2, 6]], 10)  # training windows [1, 2, 3], [1, 1]
     monkeypatch.setattr(analysis.data_mod, "load", lambda name, **kw: tiny)
