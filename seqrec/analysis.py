@@ -436,6 +436,14 @@ def _mean_std(row) -> str:
     return f"{row['reproduced']:.4f}" + (f" ± {std:.4f} ({n} seeds)" if n > 1 and not pd.isna(std) else "")
 
 
+def _beyond_seed_noise(difference: float, std_a: float, std_b: float) -> str:
+    """``"yes"`` when ``|difference| > 2 ×`` the larger of two seed stds, ``"no"`` when not, ``"one seed"`` when
+    either std is missing (NaN: a single seed)."""
+    if pd.isna(std_a) or pd.isna(std_b):
+        return "one seed"
+    return "yes" if abs(difference) > 2 * max(std_a, std_b) else "no"
+
+
 def claims(compared: pd.DataFrame) -> pd.DataFrame:
     """The paper's claim per Table 2 pair, "CCE beats the model's original loss on this dataset", tested on our
     runs: one row per (dataset, model, metric) with the reported and our values of both losses (mean ± std over
@@ -456,9 +464,9 @@ def claims(compared: pd.DataFrame) -> pd.DataFrame:
                "beyond seed noise": "", "verdict": "not run"}
         if not (pd.isna(o["reproduced"]) or pd.isna(c["reproduced"])):
             diff = c["reproduced"] - o["reproduced"]
-            stds = [x["reproduced_std"] for x in (o, c) if x["n_seeds"] > 1 and not pd.isna(x["reproduced_std"])]
             row["difference"] = diff
-            row["beyond seed noise"] = "one seed" if len(stds) < 2 else ("yes" if abs(diff) > 2 * max(stds) else "no")
+            row["beyond seed noise"] = _beyond_seed_noise(diff, *(x["reproduced_std"] if x["n_seeds"] > 1 else np.nan
+                                                                   for x in (o, c)))
             row["verdict"] = "holds" if diff > 0 else "does not hold"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -590,6 +598,14 @@ def _moved(value: float, r, before: str) -> str:
             f"{r['reproduced'] / r['reported'] - 1:+.0%} {before}")
 
 
+def _partly(nearness: str, factor: str, reaches: str, value: float, r, before: str) -> str:
+    """The words for a ``"partly"`` or ``"past"`` :func:`_nearness` of ``factor``: ``reaches`` (what reaches
+    ``value``) and :func:`_moved`."""
+    lead = f"partly the {factor}" if nearness == "partly" else f"overshot by the {factor}"
+    tail = ", past the paper's number in the gap's direction" if nearness == "past" else ""
+    return f"{lead}: {reaches} {_moved(value, r, before)}{tail}"
+
+
 def _cell_rows(r, frame: pd.DataFrame, variant: str | None = None) -> pd.DataFrame:
     """The rows of the tidy Table 2 ``frame`` behind the compared cell ``r``: as :func:`seqrec.paper.compare`
     reads them (SR-GNN with CCE: the ``authors`` variant), or the given SR-GNN ``variant``."""
@@ -618,12 +634,9 @@ def _variant_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
         return ("found", f"variant: our causal SR-GNN (each position sees only the items before it) reaches "
                          f"{value:.4f} against the reported {r['reported']:.4f}, so the paper's number matches a "
                          f"model without the authors' variant's look-ahead, not the look-ahead variant this cell reads")
-    causal_is = "our causal SR-GNN (each position sees only the items before it) reaches"
-    moved = _moved(value, r, "for the authors' variant this cell reads")
-    if nearness == "partly":
-        return ("partly", f"partly the variant: {causal_is} {moved}")
-    if nearness == "past":
-        return ("partly", f"overshot by the variant: {causal_is} {moved}, past the paper's number in the gap's direction")
+    if nearness in ("partly", "past"):
+        return ("partly", _partly(nearness, "variant", "our causal SR-GNN (each position sees only the items before it) "
+                                  "reaches", value, r, "for the authors' variant this cell reads"))
     return ("ruled out", f"the variant (our causal SR-GNN reaches {value:.4f})")
 
 
@@ -708,11 +721,8 @@ def _pretraining_check(r, runs: pd.DataFrame) -> list[tuple[str, str]]:
         nearness = _nearness(value, r)
         if nearness == "found":
             out.append(("found", f"pretraining: {what} the same cell reaches {value:.4f} (reported {r['reported']:.4f})"))
-        elif nearness == "partly":
-            out.append(("partly", f"partly the pretraining: {what} the same cell reaches {_moved(value, r, 'with ours')}"))
-        elif nearness == "past":
-            out.append(("partly", f"overshot by the pretraining: {what} the same cell reaches "
-                                  f"{_moved(value, r, 'with ours')}, past the paper's number in the gap's direction"))
+        elif nearness in ("partly", "past"):
+            out.append(("partly", _partly(nearness, "pretraining", f"{what} the same cell reaches", value, r, "with ours")))
         else:
             out.append(("ruled out", f"pretraining ({what} the cell reaches {value:.4f}, "
                                      f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f})"))
@@ -770,8 +780,8 @@ def pretraining_claim(runs: pd.DataFrame, metrics=("full_HIT@10", "full_NDCG@10"
     out["difference"] = out["CCE"] - out["BCE"]
     out["max std"] = wide[[("std", "BCE"), ("std", "CCE")]].max(axis=1, skipna=False)
     out["seeds"] = wide[[("size", "BCE"), ("size", "CCE")]].min(axis=1).astype(int)
-    out["beyond seed noise"] = np.where(out["seeds"] < 2, "one seed",
-                                        np.where(out["difference"].abs() > 2 * out["max std"], "yes", "no"))
+    out["beyond seed noise"] = [_beyond_seed_noise(d, a, b) for d, a, b in
+                                zip(out["difference"], wide[("std", "BCE")], wide[("std", "CCE")])]
     rep = _s3rec_reported().unstack("paper_loss")
     rep = (rep["CCE"] - rep["BCE"]).rename("reported difference")
     return out.join(rep, on=["data", "metric"])
