@@ -12,6 +12,33 @@ from seqrec.data import SequenceData
 from seqrec.errors import SeqrecError
 
 
+# --------------------------------------------------------------------------- the package's layout
+def test_every_public_name_of_a_submodule_is_exported_once():
+    """Notebooks call ``analysis.<name>``: every public function or constant a ``seqrec.analysis`` submodule
+    defines must be that very object there, listed in ``__all__``, and defined by one submodule only."""
+    import ast
+    import importlib
+    import inspect
+    import pkgutil
+
+    owners: dict[str, str] = {}
+    for info in pkgutil.iter_modules(analysis.__path__):
+        module = importlib.import_module(f"seqrec.analysis.{info.name}")
+        for node in ast.parse(inspect.getsource(module)).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            else:
+                continue
+            for name in (n for n in names if not n.startswith("_")):
+                assert name not in owners, f"{name} defined in both {owners[name]} and {info.name}"
+                owners[name] = info.name
+                assert getattr(analysis, name, None) is getattr(module, name), f"analysis.{name} is not {info.name}'s"
+    assert sorted(owners) == sorted(analysis.__all__)
+    assert owners["claims"] == "verdicts" and owners["VERDICTS"] == "labels"
+
+
 # --------------------------------------------------------------------------- labels and banners
 def test_loss_label():
     assert analysis.loss_label("bce", 10) == "BCE-10"

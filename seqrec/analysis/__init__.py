@@ -1,0 +1,85 @@
+"""What the book's notebooks compute that the experiment runner does not: paper-layout tables, verdict
+counts, paired ablation differences, seed statistics, per-negative gradient signal and accuracy by sequence
+length. Frames in, frames out; the notebooks only call these and show the result.
+
+Conventions: a *tidy* frame has one row per run × metric (``seqrec.results.to_frame`` plus the grid's label
+columns: ``paper_model``, ``loss_kind``, ``paper_loss``, ``variant``, ``ablation``). Relative difference
+``rel = (reproduced − reported) / reported``.
+
+One module per job, each re-exported here (``from seqrec import analysis; analysis.claims(...)``):
+
+- ``labels``: the paper's loss names, verdict words, a run's display label
+- ``frames``: stored runs as tidy frames, planned cells, compute spent, repeated-run checks
+- ``figure1``, ``verdicts`` (Table 2), ``table3``: the per-result tables, verdicts and claims
+- ``nearness``, ``reasons``, ``pretraining``, ``seen``: why a cell is off, checked where it can be
+- ``ablations``: paired differences, seed statistics, curves
+- ``gradients``, ``lengths`` (with ``cache``: small trainings, cached on disk): the "why CCE" diagnostics
+- ``display``: pandas Stylers for the book
+"""
+from .. import data as data_mod  # noqa: F401  (tests patch data_mod.load)
+from .ablations import DESCRIPTORS, improvement_vs_noise, negative_pool_overlap, paired, seed_summary, time_curves
+from .cache import cache_path, cached
+from .display import color_verdict, styled, table_or_reason
+from .figure1 import (
+    FIGURE1_CELL_METRIC,
+    FIGURE1_METRICS,
+    figure1_cells,
+    figure1_claim,
+    figure1_claim_in_words,
+    figure1_points,
+    figure1_verdicts,
+    side_by_side,
+    verdict_overview,
+)
+from .frames import (
+    ANALYSIS_RUNS,
+    TIDY_COLUMNS,
+    compute_spent,
+    grid_frame,
+    planned_cells,
+    repeated_runs,
+    replayed_curves,
+    table2_frame,
+)
+from .gradients import gradient_share, gradient_signal, negative_gradients, score_loss
+from .labels import NEGATIVE_LOSSES, NOT_REPORTED, PAPER_LOSS, VERDICTS, loss_label, profile_banner
+from .lengths import length_bins, metric_by_length, ranks_by_length
+from .pretraining import pretraining_claim, pretraining_comparison, pretraining_samples
+from .reasons import after_best, discrepancies, discrepancy_reasons, overfit_after_best
+from .seen import SEEN_SCORING_METRICS, seen_scoring, seen_scoring_checks
+from .table3 import (
+    CLAIM3_METRICS,
+    SAMPLER_SYSTEMS,
+    TABLE3_METRICS,
+    sampler_check,
+    table3_against_table2,
+    table3_claim,
+    table3_side_by_side,
+)
+from .verdicts import (
+    CLAIM_VERDICTS,
+    PENDING,
+    claim_counts,
+    claims,
+    claims_in_words,
+    not_run_reasons,
+    srgnn_variants,
+    srgnn_variants_in_words,
+    table2_layout,
+    verdict_counts,
+)
+
+__all__ = [
+    "DESCRIPTORS", "improvement_vs_noise", "negative_pool_overlap", "paired", "seed_summary", "time_curves",
+    "cache_path", "cached", "color_verdict", "styled", "table_or_reason", "FIGURE1_CELL_METRIC", "FIGURE1_METRICS",
+    "figure1_cells", "figure1_claim", "figure1_claim_in_words", "figure1_points", "figure1_verdicts",
+    "side_by_side", "verdict_overview", "ANALYSIS_RUNS", "TIDY_COLUMNS", "compute_spent", "grid_frame",
+    "planned_cells", "repeated_runs", "replayed_curves", "table2_frame", "gradient_share", "gradient_signal",
+    "negative_gradients", "score_loss", "NEGATIVE_LOSSES", "NOT_REPORTED", "PAPER_LOSS", "VERDICTS", "loss_label",
+    "profile_banner", "length_bins", "metric_by_length", "ranks_by_length", "pretraining_claim",
+    "pretraining_comparison", "pretraining_samples", "after_best", "discrepancies", "discrepancy_reasons",
+    "overfit_after_best", "SEEN_SCORING_METRICS", "seen_scoring", "seen_scoring_checks", "CLAIM3_METRICS",
+    "SAMPLER_SYSTEMS", "TABLE3_METRICS", "sampler_check", "table3_against_table2", "table3_claim",
+    "table3_side_by_side", "CLAIM_VERDICTS", "PENDING", "claim_counts", "claims", "claims_in_words",
+    "not_run_reasons", "srgnn_variants", "srgnn_variants_in_words", "table2_layout", "verdict_counts",
+]

@@ -1,0 +1,101 @@
+"""Ablations, seeds and curves: paired differences between configurations, negative-pool overlap, seed
+statistics against the improvement, and metric-over-time curves."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import data as data_mod
+from .labels import loss_label
+
+DESCRIPTORS = ("data", "model", "loss", "num_negatives", "negative_pool", "mask_prob", "max_users", "exclude_seen", "ties",
+               "variant", "pretraining", "seed", "epochs", "patience", "batch_size")
+
+
+def paired(frame: pd.DataFrame, factor: str, metric: str, compact: bool = True) -> pd.DataFrame:
+    """Runs that differ only in ``factor`` (a descriptor column), side by side: one row per combination of the
+    other descriptors, one column per level of ``factor``. Rows with a single level are dropped; ``compact``
+    drops the descriptors that are equal on every remaining row (``data``, ``model``, ``loss`` always stay)."""
+    sel = frame[frame.metric == metric].copy()
+    others = [c for c in DESCRIPTORS if c != factor and c in sel]
+    sel[[*others, factor]] = sel[[*others, factor]].astype(object).where(sel[[*others, factor]].notna(), "–").astype(str)
+    wide = sel.groupby([*others, factor], dropna=False).value.mean().unstack(factor)
+    wide = wide[wide.notna().sum(axis=1) >= 2]
+    if compact and len(wide):  # drop descriptors that are the same on every row (keep data, model, loss)
+        constant = [n for n in wide.index.names if n not in ("data", "model", "loss")
+                    and wide.index.get_level_values(n).nunique() == 1]
+        wide = wide.droplevel(constant) if len(constant) < wide.index.nlevels else wide
+    return wide
+
+
+def negative_pool_overlap(datasets, profile: str) -> pd.DataFrame:
+    """Per dataset of the ``negative_pool`` ablation (among ``datasets``): the share of uniform negative draws
+    (over the N−1 items other than a training position's target) that land on another item of the same user,
+    averaged over the training positions: the only draws in which ``others`` and ``unseen`` differ. A position of
+    a user with d distinct items contributes (d − 1) / (N − 1). Column ``share of draws affected``, index ``data``."""
+    from .. import experiments
+
+    rows, done, wanted = [], set(), set(datasets)
+    for cell in experiments.cells("ablations", profile, only={"ablation": "negative_pool"}):
+        cfg = cell.config
+        if cfg.data in done or cfg.data not in wanted:
+            continue
+        done.add(cfg.data)
+        ds = data_mod.load(cfg.data, max_users=cfg.max_users, seed=cfg.seed)
+        positions = (data_mod.split(ds, cfg.max_len).train_targets > 0).sum(1).double()
+        distinct = torch.tensor([len(set(s)) for s in ds.sequences], dtype=torch.float64)
+        share = float((positions * (distinct - 1)).sum() / positions.sum() / (ds.num_items - 1))
+        rows.append({"data": cfg.data, "share of draws affected": share})
+    return pd.DataFrame(rows, columns=["data", "share of draws affected"]).set_index("data")
+
+
+def seed_summary(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, std (ddof=1) and number of seeds per (data, model, loss, variant) for ``metric``. A run that appears
+    more than once (one configuration shown by two grids: same ``key``) counts once."""
+    sel = frame[frame.metric == metric].copy()
+    if "key" in sel:
+        sel = sel.drop_duplicates(["key", "metric"])
+    sel["variant"] = sel["variant"].fillna("").astype(str)
+    g = sel.groupby(["data", "model", "loss", "variant"], dropna=False)
+    return pd.DataFrame({"mean": g.value.mean(), "std": g.value.std(ddof=1), "seeds": g.seed.nunique()})
+
+
+def improvement_vs_noise(summary: pd.DataFrame) -> pd.DataFrame:
+    """From :func:`seed_summary`: per (data, model) the CCE − original difference, the larger std, and
+    ``exceeds 2 std`` = ``abs(difference) > 2 * std`` (NaN std, i.e. one seed: ``exceeds`` is NA)."""
+    rows = []
+    s = summary.reset_index()
+    for (d, m), g in s.groupby(["data", "model"]):
+        cce = g[g.loss == "cce"]
+        orig = g[g.loss != "cce"]
+        if cce.empty or orig.empty:
+            continue
+        c, o = cce.iloc[0], orig.iloc[0]
+        diff = c["mean"] - o["mean"]
+        noise = np.nanmax([c["std"], o["std"]]) if not (pd.isna(c["std"]) and pd.isna(o["std"])) else np.nan
+        rows.append({"data": d, "model": m, "original loss": o["loss"], "difference": diff, "max std": noise,
+                     "min seeds": int(min(c["seeds"], o["seeds"])),
+                     "exceeds 2 std": (pd.NA if pd.isna(noise) else bool(abs(diff) > 2 * noise))})
+    return pd.DataFrame(rows)
+
+
+def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10", with_model: bool = False) -> pd.DataFrame:
+    """Per-epoch ``quantity`` against cumulative training time from the stored curves of the runs in a tidy
+    ``frame`` (its ``path`` column). Columns: ``label, seed, epoch, elapsed, value``; the label names the loss
+    (and the model and dataset, with ``with_model``)."""
+    from .. import results
+
+    paths = [p for p in frame["path"].dropna().unique()] if len(frame) else []
+    runs = results.load_runs(paths) if paths else []
+    rows = []
+    for run in runs:
+        cfg = run["config"]
+        label = loss_label(cfg["loss"], cfg.get("num_negatives"), cfg.get("mask_prob"))
+        if with_model:
+            label = f"{cfg['model']} {label} on {cfg['data']}"
+        for point in run.get("curve", []):
+            if quantity in point and "elapsed" in point:
+                rows.append({"label": label, "seed": cfg.get("seed"), "epoch": point["epoch"],
+                             "elapsed": point["elapsed"], "value": point[quantity]})
+    return pd.DataFrame(rows, columns=["label", "seed", "epoch", "elapsed", "value"])

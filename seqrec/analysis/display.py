@@ -1,0 +1,39 @@
+"""Styling for the book: pandas Stylers with a caption, a reason instead of an empty table, verdict colours."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+
+def styled(df: pd.DataFrame, caption: str, fmt: str = "{:.4f}", na: str = "not run"):
+    """A pandas Styler: numbers (in any column, object columns included) formatted with ``fmt``, other values as
+    text, missing values written as ``na`` (never blank)."""
+    def number(v):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+            return str(v)
+        return fmt.format(v)
+
+    return df.style.format(number, na_rep=na).set_caption(caption)
+
+
+def table_or_reason(df: pd.DataFrame, caption: str, reason: str, fmt: str = "{:.4f}", formats: dict | None = None,
+                    verdicts: tuple = ()):
+    """``styled(df)`` when ``df`` has rows, else an HTML note saying the table was not run and why. ``formats``:
+    column -> format string for those columns; ``verdicts``: columns coloured by :func:`color_verdict`."""
+    from IPython.display import HTML
+
+    if len(df):
+        out = styled(df, caption, fmt)
+        for column, spec in (formats or {}).items():
+            out = out.format(spec, subset=[column], na_rep="–")
+        return out.map(color_verdict, subset=list(verdicts)) if verdicts else out
+    return HTML(f'<div class="admonition warning"><p class="admonition-title">Not run: {html.escape(caption)}</p>'
+                f'<p>{html.escape(reason)}</p></div>')
+
+
+def color_verdict(value) -> str:
+    return {"reproduced": "background-color: #c7e9c0", "better": "background-color: #c6dbef",
+            "worse": "background-color: #fcbba1", "not run": "background-color: #eeeeee",
+            "holds": "background-color: #c7e9c0", "does not hold": "background-color: #fcbba1"}.get(value, "")

@@ -1,0 +1,129 @@
+"""Figure 1: points for the plot, the side-by-side table, per-cell verdicts and the figure's claim."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .labels import NOT_REPORTED, VERDICTS, _reported_label, loss_label
+from .verdicts import _mean_std, verdict_counts
+
+
+def figure1_points(frame: pd.DataFrame, reported: pd.DataFrame, metric: str = "full_HIT@10") -> pd.DataFrame:
+    """One row per loss configuration and source ("reproduced" / "reported") with columns
+    ``label, source, hit, train_seconds, memory_mb``. Reproduced points average over seeds."""
+    rows = []
+    if len(frame):
+        sel = frame[frame.metric == metric].copy()
+        sel["label"] = [loss_label(l, k, m) for l, k, m in zip(sel["loss"], sel["num_negatives"], sel["mask_prob"])]
+        for label, g in sel.groupby("label", sort=False):
+            rows.append({"label": label, "source": "reproduced", "hit": g.value.mean(),
+                         "train_seconds": g.train_seconds.mean(), "memory_mb": g.peak_memory_mb.mean(), "n_runs": len(g)})
+    for _, r in reported.iterrows():
+        rows.append({"label": _reported_label(r), "source": "reported", "hit": r.get(metric, np.nan),
+                     "train_seconds": r["train_seconds"], "memory_mb": r["peak_gpu_mem_mb"], "n_runs": np.nan})
+    return pd.DataFrame(rows, columns=["label", "source", "hit", "train_seconds", "memory_mb", "n_runs"])
+
+
+def side_by_side(points: pd.DataFrame, value: str = "hit") -> pd.DataFrame:
+    """Pivot :func:`figure1_points` to one row per loss label, one column per source. A missing reproduced value
+    stays NaN (shown as "not run"); a missing reported one is the text "not reported"."""
+    wide = points.pivot_table(index="label", columns="source", values=value, aggfunc="first", sort=False)
+    wide = wide.reindex(columns=["reproduced", "reported"])
+    wide["reported"] = wide["reported"].astype(object).where(wide["reported"].notna(), NOT_REPORTED)
+    return wide
+
+
+FIGURE1_METRICS = {"full_HIT@10": "HIT@10", "full_NDCG@10": "NDCG@10"}
+FIGURE1_CELL_METRIC = "full_HIT@10"  # a Figure 1 point's verdict: its y axis, test HIT@10 with full ranking
+
+
+def _figure1_labelled(compared: pd.DataFrame) -> pd.DataFrame:
+    out = compared.copy()
+    out["label"] = [_reported_label(r) for _, r in out.iterrows()]
+    return out
+
+
+def figure1_cells(compared: pd.DataFrame) -> pd.DataFrame:
+    """Figure 1's points as cells: the rows of ``seqrec.paper.compare(..., "figure1")`` on
+    :data:`FIGURE1_CELL_METRIC`, one per loss configuration, with a ``label`` column ("BCE-10", "CCE")."""
+    return _figure1_labelled(compared[compared["metric"] == FIGURE1_CELL_METRIC])
+
+
+def figure1_verdicts(compared: pd.DataFrame, reasons: pd.Series | None = None) -> pd.DataFrame:
+    """One row per Figure 1 loss configuration (index: the paper's label), from ``seqrec.paper.compare(...,
+    "figure1")``: for each metric of :data:`FIGURE1_METRICS` the reported value, ours (mean ± std over seeds, or
+    "not run"), the relative difference and the verdict; a metric the paper does not report (the MLM points' NDCG,
+    read off a figure that shows only HIT@10) reads "not reported". ``reasons`` (aligned with ``compared``'s
+    index, e.g. :func:`not_run_reasons`) fills a ``why not run`` column."""
+    labelled = _figure1_labelled(compared)
+    rows = []
+    for label, g in labelled.groupby("label", sort=False):
+        row = {"label": label}
+        for metric, name in FIGURE1_METRICS.items():
+            cell = g[g["metric"] == metric]
+            if cell.empty:
+                row.update({f"{name} reported": NOT_REPORTED, f"{name} ours": NOT_REPORTED,
+                            f"{name} vs paper": np.nan, f"{name} verdict": NOT_REPORTED})
+                continue
+            c = cell.iloc[0]
+            row.update({f"{name} reported": c["reported"], f"{name} ours": _mean_std(c),
+                        f"{name} vs paper": c["rel_diff"], f"{name} verdict": c["verdict"]})
+        if reasons is not None:  # a configuration's reason is its cell's, the HIT@10 row
+            cell = g.index[g["metric"] == FIGURE1_CELL_METRIC]
+            row["why not run"] = reasons.get(cell[0], "") if len(cell) else ""
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("label")
+
+
+def figure1_claim(compared: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Figure 1 claim, "CCE is the most accurate loss of the family", tested on our runs: one row per
+    other loss configuration and metric of :data:`FIGURE1_METRICS` the paper reports, with the reported values of
+    CCE and that loss, ours (means over seeds), ``difference`` = our CCE − our other, and ``verdict``: *holds*
+    (difference > 0), *does not hold* (≤ 0) or *not run* (either run missing). ``compared``:
+    ``seqrec.paper.compare(..., "figure1")``."""
+    labelled = _figure1_labelled(compared)
+    rows = []
+    for metric, name in FIGURE1_METRICS.items():
+        sel = labelled[labelled["metric"] == metric]
+        cce = sel[sel["label"] == "CCE"]
+        if cce.empty:
+            continue
+        c = cce.iloc[0]
+        for _, o in sel[sel["label"] != "CCE"].iterrows():
+            ran = not (pd.isna(c["reproduced"]) or pd.isna(o["reproduced"]))
+            diff = c["reproduced"] - o["reproduced"] if ran else np.nan
+            rows.append({"other loss": o["label"], "metric": name, "reported CCE": c["reported"],
+                         "reported other": o["reported"], "paper: CCE better": bool(c["reported"] > o["reported"]),
+                         "ours CCE": c["reproduced"], "ours other": o["reproduced"], "difference": diff,
+                         "verdict": ("holds" if diff > 0 else "does not hold") if ran else "not run"})
+    return pd.DataFrame(rows, columns=["other loss", "metric", "reported CCE", "reported other", "paper: CCE better",
+                                       "ours CCE", "ours other", "difference", "verdict"])
+
+
+def figure1_claim_in_words(claim: pd.DataFrame) -> str:
+    """One sentence from :func:`figure1_claim`: against how many of the other loss configurations run CCE is
+    more accurate, per metric, naming those it does not beat; says so when CCE or every other loss is not run."""
+    ran = claim[claim["verdict"] != "not run"]
+    if ran.empty:
+        return ("Figure 1's claim (CCE is the most accurate loss) is not tested yet: CCE and at least one other loss "
+                "must both be run.")
+    parts = []
+    for name, g in ran.groupby("metric", sort=False):
+        beaten = int((g["verdict"] == "holds").sum())
+        lost = list(g.loc[g["verdict"] == "does not hold", "other loss"])
+        parts.append(f"on {name} it beats {beaten} of the {len(g)} other losses run"
+                     + (f" (not {', '.join(lost)})" if lost else ""))
+    untested = int((claim.loc[claim["metric"] == claim["metric"].iloc[0], "verdict"] == "not run").sum())
+    return (f"Figure 1's claim, CCE is the most accurate loss: {'; '.join(parts)}."
+            + (f" {untested} other loss configurations are not run yet." if untested else ""))
+
+
+def verdict_overview(compared: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Cells per verdict for each reported table: ``compared`` maps a name ("Table 2", ...) to its cells (a
+    ``seqrec.paper.compare`` frame; for Figure 1, :func:`figure1_cells`). Columns: the four :data:`VERDICTS`,
+    ``run`` and ``cells`` (all reported cells)."""
+    rows = {}
+    for name, table in compared.items():
+        counts = verdict_counts(table)["cells"].astype(int)
+        rows[name] = {**counts.to_dict(), "run": int(counts.sum() - counts["not run"]), "cells": int(counts.sum())}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[*VERDICTS, "run", "cells"])

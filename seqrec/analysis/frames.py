@@ -1,0 +1,193 @@
+"""Loading stored runs into tidy frames (one row per run × metric), the planned cells, compute spent and
+repeated-run checks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import TrainConfig
+from ..errors import SeqrecError
+
+TIDY_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "negative_pool", "mask_prob", "max_users",
+                "exclude_seen", "ties", "variant", "pretraining", "profile", "grid", "train_seconds", "peak_memory_mb", "path", "metric", "value",
+                "paper_model", "loss_kind", "paper_loss", "ablation")
+
+# Sizes of the small experiments this module runs itself (gradient signal, accuracy by length), per profile.
+ANALYSIS_RUNS = {
+    "smoke": {"data": "LastFM", "max_users": 200, "epochs": 2},
+    "quick": {"data": "LastFM", "max_users": None, "epochs": 10},
+    "paper": {"data": "LastFM", "max_users": None, "epochs": 30},
+}
+
+
+def grid_frame(grid: str, profile: str, *, train: str = "missing", datasets=None, seeds=None,
+               results_dir: str = "results") -> pd.DataFrame:
+    """The tidy frame of ``seqrec.experiments.run_grid(grid, profile)``, training missing cells unless
+    ``train == "none"``, restricted to ``datasets`` and ``seeds`` when given (None: all). Always has the
+    :data:`TIDY_COLUMNS`, even when nothing is stored yet."""
+    from .. import experiments
+
+    if train not in ("missing", "all", "none"):
+        raise ValueError(f"unknown train {train!r}; allowed: missing, all, none")
+    kw = dict(train=train != "none", results_dir=results_dir, progress=False)
+    if datasets is None:
+        frames = [experiments.run_grid(grid, profile, **kw)]
+    else:
+        planned = {c.config.data for c in experiments.cells(grid, profile)}
+        frames = [experiments.run_grid(grid, profile, only={"data": d}, **kw) for d in datasets if d in planned]
+    frames = [f for f in frames if len(f)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(TIDY_COLUMNS))
+    for col in TIDY_COLUMNS:
+        if col not in frame:
+            frame[col] = np.nan
+    if seeds is not None:
+        frame = frame[frame["seed"].isin(list(seeds))]
+    return frame.reset_index(drop=True)
+
+
+def table2_frame(profile: str, *, train: str = "missing", datasets=None, seeds=None,
+                 results_dir: str = "results") -> pd.DataFrame:
+    """Table 2's runs plus the ``seeds`` ablation's runs of the same cells (SASRec BCE and CCE under the Table 2
+    protocol with other seeds), labelled as Table 2 cells: a cell then shows mean ± std over every seed run.
+    Only Table 2 is trained (``train``); the ablation runs are read as stored. A run in both (seed 42) counts once."""
+    t2 = grid_frame("table2", profile, train=train, datasets=datasets, seeds=seeds, results_dir=results_dir)
+    ab = grid_frame("ablations", profile, train="none", datasets=datasets, seeds=seeds, results_dir=results_dir)
+    extra = ab[ab["ablation"] == "seeds"].copy()
+    extra["ablation"] = ""
+    frames = [f for f in (t2, extra) if len(f)]
+    if not frames:
+        return t2
+    both = pd.concat(frames, ignore_index=True)
+    return both.drop_duplicates(["key", "metric"]).reset_index(drop=True)
+
+
+def _stored_runs(profile: str, results_dir: str = "results"):
+    """``(grid, record)`` for every successful record stored for ``profile``, grid by grid (error records and
+    unreadable files left out)."""
+    from .. import experiments, results
+
+    for grid in experiments.GRIDS:
+        folder = Path(results_dir) / profile / grid
+        if folder.is_dir():
+            for run in results.load_runs(folder):
+                if run.get("status", "ok") == "ok":
+                    yield grid, run
+
+
+def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
+    """Compute behind the stored runs of ``profile``, per device and grid: ``runs``, ``wall hours`` (provenance wall
+    time, summed over resumed sessions; each stored file counts, a configuration that was run twice counts twice),
+    ``train hours`` (training epochs only) and ``pretraining hours`` (S3-Rec, once per checkpoint). Error records
+    are left out."""
+    rows, pretrain_seen = [], set()
+    for grid, run in _stored_runs(profile, results_dir):
+        prov = run.get("provenance", {})
+        pre = run.get("pretraining") or {}
+        pre_seconds = 0.0
+        if pre and pre.get("checkpoint") not in pretrain_seen:
+            pretrain_seen.add(pre.get("checkpoint"))
+            pre_seconds = float(pre.get("seconds") or 0.0)
+        rows.append({"device": prov.get("device") or "unknown", "grid": grid, "wall": float(prov.get("wall_seconds") or 0.0),
+                     "train": float(run.get("train_seconds") or 0.0), "pretraining": pre_seconds})
+    if not rows:
+        return pd.DataFrame(columns=["runs", "wall hours", "train hours", "pretraining hours"])
+    f = pd.DataFrame(rows)
+    g = f.groupby(["device", "grid"])
+    out = pd.DataFrame({"runs": g.size(), "wall hours": g.wall.sum() / 3600, "train hours": g.train.sum() / 3600,
+                        "pretraining hours": g.pretraining.sum() / 3600})
+    return out
+
+
+def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
+    """Configurations of ``profile`` trained more than once (the same key stored by two grids, e.g. a cell rerun
+    to record metrics added later): the determinism check "same seed, same machine, same metrics" on real runs.
+    One row per key: ``run`` (data, model, loss), ``grids``, ``commits`` (short), ``devices``, ``metrics``
+    (how many both records have), ``max |difference|`` over them, ``metrics identical`` and ``curve max |difference|``
+    (training loss and validation metrics, epoch by epoch; NaN without stored curves). Error records are left
+    out."""
+    by_key: dict[str, list[tuple[str, dict]]] = {}
+    for grid, run in _stored_runs(profile, results_dir):
+        if isinstance(run.get("key"), str):
+            by_key.setdefault(run["key"], []).append((grid, run))
+    rows = []
+    for key, found in sorted(by_key.items()):
+        if len(found) < 2:
+            continue
+        metrics = [run["metrics"] for _, run in found]
+        shared = sorted(set.intersection(*(set(m) for m in metrics)))
+        diff = max((abs(m[name] - metrics[0][name]) for m in metrics[1:] for name in shared), default=np.nan)
+        curve_diffs = [d for _, run in found[1:] for d in _curve_differences(found[0][1].get("curve") or [],
+                                                                             run.get("curve") or [])[1]]
+        cfg = found[0][1]["config"]
+        prov = [run.get("provenance", {}) for _, run in found]
+        rows.append({"run": f"{cfg.get('data')} {cfg.get('model')} {cfg.get('loss')}", "key": key,
+                     "grids": ", ".join(g for g, _ in found),
+                     "commits": ", ".join(str(p.get("commit") or "?")[:7] for p in prov),
+                     "devices": ", ".join(sorted({str(p.get("device") or "unknown") for p in prov})),
+                     "metrics": len(shared), "max |difference|": diff, "metrics identical": bool(shared) and diff == 0,
+                     "curve max |difference|": max(curve_diffs, default=np.nan)})
+    return pd.DataFrame(rows, columns=["run", "key", "grids", "commits", "devices", "metrics", "max |difference|",
+                                       "metrics identical", "curve max |difference|"])
+
+
+def _curve_differences(curve_a: list[dict], curve_b: list[dict]) -> tuple[int, list[float]]:
+    """``(epochs both curves have, |a − b| of every value both have at those epochs)``; wall-clock fields left out."""
+    by_epoch = {p["epoch"]: p for p in curve_a}
+    pairs = [(by_epoch[p["epoch"]], p) for p in curve_b if p.get("epoch") in by_epoch]
+    return len(pairs), [abs(float(a[k]) - float(b[k])) for a, b in pairs for k in a
+                        if k not in ("epoch", "elapsed") and k in b and a[k] is not None and b[k] is not None]
+
+
+def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
+    """Stored runs whose configurations differ only in ``patience`` (a Table 2 cell and its patience-40 ablation):
+    up to the last epoch of the shorter run the longer one must replay its curve exactly, training loss and every
+    validation metric, even where it was interrupted and resumed from its checkpoint in a later session. The
+    determinism and resume check on real runs. One row per (shorter, longer) pair: ``run``, ``grids``,
+    ``patience`` ("10 → 40"), ``devices`` (as provenance names them, with the thread count), ``shared epochs``,
+    ``resumed at epoch`` (the longer run's resume points, "–" if it ran in one go), ``values`` compared,
+    ``max |difference|`` and ``identical``. Error records are left out."""
+    groups: dict[str, list[tuple[str, dict]]] = {}
+    for grid, run in _stored_runs(profile, results_dir):
+        cfg = run.get("config") or {}
+        if "patience" not in cfg or not run.get("curve"):
+            continue
+        try:  # the key of the configuration with its patience set aside (old records lack newer fields' defaults)
+            rest = TrainConfig.from_dict({**cfg, "patience": 1}).key()
+        except SeqrecError:
+            continue
+        groups.setdefault(rest, []).append((grid, run))
+    rows = []
+    for found in groups.values():
+        found.sort(key=lambda gr: (gr[1]["config"]["patience"], len(gr[1]["curve"])))
+        short_grid, short = found[0]
+        for grid, long in found[1:]:
+            if long["config"]["patience"] == short["config"]["patience"]:
+                continue  # the same configuration stored twice: repeated_runs compares those
+            epochs, diffs = _curve_differences(short["curve"], long["curve"])
+            sessions = (long.get("provenance") or {}).get("sessions") or []
+            resumed = ", ".join(str(s["from_epoch"]) for s in sessions if s.get("from_epoch"))
+            cfg = short["config"]
+            rows.append({"run": f"{cfg.get('data')} {cfg.get('model')} {cfg.get('loss')}",
+                         "grids": f"{short_grid}, {grid}",
+                         "patience": f"{cfg['patience']} → {long['config']['patience']}",
+                         "devices": ", ".join(sorted({str((r.get("provenance") or {}).get("device") or "unknown")
+                                                      for r in (short, long)})),
+                         "shared epochs": epochs,
+                         "resumed at epoch": resumed or "–",
+                         "values": len(diffs), "max |difference|": max(diffs, default=np.nan),
+                         "identical": bool(diffs) and max(diffs) == 0})
+    return pd.DataFrame(rows, columns=["run", "grids", "patience", "devices", "shared epochs", "resumed at epoch",
+                                       "values", "max |difference|", "identical"])
+
+
+def planned_cells(grid: str, profile: str) -> pd.DataFrame:
+    """The grid's cells for ``profile`` as a frame: config fields ``data, model, loss, seed``, ``pretraining``
+    (S3-Rec's, in words: :func:`seqrec.results.pretraining_label`) and the labels."""
+    from .. import experiments
+    from ..results import pretraining_label
+
+    return pd.DataFrame([{"data": c.config.data, "model": c.config.model, "loss": c.config.loss,
+                          "seed": c.config.seed, "pretraining": pretraining_label(vars(c.config)), **c.labels}
+                         for c in experiments.cells(grid, profile)])

@@ -1,0 +1,51 @@
+"""How near a changed value comes to the paper's number: the verdicts' tolerance, the nearness words the
+discrepancy checks share, and the stored rows behind a compared cell."""
+from __future__ import annotations
+
+import pandas as pd
+
+
+def _within_tolerance(value: float, r) -> bool:
+    """Is ``value`` within the verdicts' tolerance (:data:`seqrec.paper.TOLERANCE`) of the cell's reported value?"""
+    from ..paper import TOLERANCE
+
+    return abs(value - r["reported"]) <= TOLERANCE * r["reported"]
+
+
+def _nearness(value: float, r) -> str:
+    """``"found"`` when ``value`` is within the tolerance of the cell's reported value, ``"partly"`` when outside
+    but nearer to it than the cell's own value, ``"past"`` when no nearer but on the other side of it (the change
+    moves the cell the gap's way and further: it matters, yet does not by itself give the paper's number),
+    ``"ruled out"`` otherwise."""
+    if _within_tolerance(value, r):
+        return "found"
+    if abs(value - r["reported"]) < abs(r["reproduced"] - r["reported"]):
+        return "partly"
+    return "past" if (value - r["reported"]) * (r["reproduced"] - r["reported"]) < 0 else "ruled out"
+
+
+def _moved(value: float, r, before: str) -> str:
+    """Where a change takes cell ``r`` (``value``) against where it was (``before``: whose the cell's own value is,
+    e.g. "with ours"), both relative to the reported value."""
+    return (f"{value:.4f}, {value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f} against "
+            f"{r['reproduced'] / r['reported'] - 1:+.0%} {before}")
+
+
+def _partly(nearness: str, factor: str, reaches: str, value: float, r, before: str) -> str:
+    """The words for a ``"partly"`` or ``"past"`` :func:`_nearness` of ``factor``: ``reaches`` (what reaches
+    ``value``) and :func:`_moved`."""
+    lead = f"partly the {factor}" if nearness == "partly" else f"overshot by the {factor}"
+    tail = ", past the paper's number in the gap's direction" if nearness == "past" else ""
+    return f"{lead}: {reaches} {_moved(value, r, before)}{tail}"
+
+
+def _cell_rows(r, frame: pd.DataFrame, variant: str | None = None) -> pd.DataFrame:
+    """The rows of the tidy Table 2 ``frame`` behind the compared cell ``r``: as :func:`seqrec.paper.compare`
+    reads them (SR-GNN with CCE: the ``authors`` variant), or the given SR-GNN ``variant``."""
+    sel = frame[(frame["data"] == r["dataset"]) & (frame["paper_model"] == r["model"])
+                & (frame["loss_kind"] == r["loss_kind"]) & (frame["metric"] == f"full_{r['metric']}")]
+    if r["model"] == "SR-GNN" and r["loss_kind"] == "improved" and "variant" in sel:
+        from ..paper import SRGNN_CCE_VARIANT
+
+        sel = sel[sel["variant"].fillna("").astype(str) == (variant or SRGNN_CCE_VARIANT)]
+    return sel

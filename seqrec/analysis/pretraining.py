@@ -1,0 +1,107 @@
+"""S3-Rec pretraining recipes compared: per-seed finetuning results, the CCE-vs-BCE claim under each
+recipe, and the pretraining samples per dataset."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import data as data_mod
+from .nearness import _cell_rows, _nearness, _partly
+from .verdicts import _beyond_seed_noise
+
+
+def _pretraining_check(r, runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """An S3-Rec cell: the same cell pretrained with the S3-Rec authors' recipe (the ``pretraining`` ablation in
+    ``runs``), one check per pretraining length run. ``("found", why)`` when its mean over the seeds run lands within
+    the tolerance of the reported value, ``("partly", why)`` when outside but nearer than the cell or past the
+    reported value from the cell's side (:func:`_nearness`), ``("ruled out", why)`` otherwise; no check when no such
+    run is stored."""
+    if r["model"] != "S3Rec" or not len(runs) or "pretraining" not in runs or "ablation" not in runs:
+        return []
+    p = _cell_rows(r, runs)
+    p = p[p["ablation"] == "pretraining"]
+    out = []
+    for level, g in p.groupby("pretraining"):
+        value, seeds = g.groupby("seed")["value"].mean().mean(), g["seed"].nunique()
+        recipe, epochs = str(level).split(", ", 1)
+        what = (f"pretrained with the S3-Rec authors' recipe ({recipe}: every prefix a sample, pairwise MIP and SP, "
+                f"summed losses; {epochs}; {seeds} seed{'s' * (seeds > 1)})")
+        nearness = _nearness(value, r)
+        if nearness == "found":
+            out.append(("found", f"pretraining: {what} the same cell reaches {value:.4f} (reported {r['reported']:.4f})"))
+        elif nearness in ("partly", "past"):
+            out.append(("partly", _partly(nearness, "pretraining", f"{what} the same cell reaches", value, r, "with ours")))
+        else:
+            out.append(("ruled out", f"pretraining ({what} the cell reaches {value:.4f}, "
+                                     f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f})"))
+    return out
+
+
+def _s3rec_per_seed(runs: pd.DataFrame, metrics) -> pd.Series:
+    """S3-Rec runs of the Table 2 protocol (Table 2 cells, ``seeds``) and of the ``pretraining`` ablation: one value
+    per (data, paper_loss, metric, pretraining, seed); a run stored by two grids counts once. Empty when none."""
+    if not len(runs) or "pretraining" not in runs:
+        return pd.Series(dtype=float)
+    sel = runs[(runs["model"] == "s3rec") & runs["metric"].isin(metrics)
+               & runs["ablation"].fillna("").isin(["", "seeds", "pretraining"])]
+    return sel.groupby(["data", "paper_loss", "metric", "pretraining", "seed"])["value"].mean()
+
+
+def _s3rec_reported() -> pd.Series:
+    """The paper's S3-Rec values of Table 2, indexed by (data, paper_loss, metric) with ``full_`` metric names."""
+    from .. import paper
+
+    rep = paper.reported("table2")
+    rep = rep[rep["model"] == "S3Rec"].assign(metric=lambda d: "full_" + d["metric"])
+    return rep.rename(columns={"dataset": "data", "loss": "paper_loss"}).set_index(
+        ["data", "paper_loss", "metric"])["value"]
+
+
+def pretraining_comparison(runs: pd.DataFrame, metrics=("full_HIT@10", "full_NDCG@10")) -> pd.DataFrame:
+    """S3-Rec runs of the Table 2 protocol (Table 2 cells, ``seeds``) and of the ``pretraining`` ablation: the mean
+    over seeds per (data, loss, metric) and pretraining (``"<recipe>, <epochs> epochs"``), one column each, the
+    number of seeds behind each (``seeds: <pretraining>``) and the paper's reported value (``paper``)."""
+    per_seed = _s3rec_per_seed(runs, metrics)
+    if not len(per_seed):
+        return pd.DataFrame()
+    grouped = per_seed.groupby(level=["data", "paper_loss", "metric", "pretraining"])
+    wide = grouped.mean().unstack("pretraining")
+    seeds = grouped.size().unstack("pretraining").add_prefix("seeds: ")
+    return wide.join(seeds).join(_s3rec_reported().rename("paper"))
+
+
+def pretraining_claim(runs: pd.DataFrame, metrics=("full_HIT@10", "full_NDCG@10")) -> pd.DataFrame:
+    """The paper's claim for S3-Rec, "CCE beats BCE", under each pretraining (runs as :func:`pretraining_comparison`
+    reads them): per (data, metric, pretraining) the seed means of ``BCE`` and ``CCE``, ``difference`` = CCE − BCE,
+    ``max std`` (the larger seed std, ddof=1), ``seeds`` (the fewer of the two), ``beyond seed noise`` (``"yes"`` when
+    ``|difference| > 2 × max std``, ``"no"``, or ``"one seed"``) and the paper's ``reported difference``. Rows
+    where only one loss is run are left out."""
+    per_seed = _s3rec_per_seed(runs, metrics)
+    if not len(per_seed):
+        return pd.DataFrame()
+    stats = per_seed.groupby(level=["data", "metric", "pretraining", "paper_loss"]).agg(["mean", "std", "size"])
+    wide = stats.unstack("paper_loss")
+    if not {("mean", "BCE"), ("mean", "CCE")} <= set(wide.columns):
+        return pd.DataFrame()
+    wide = wide[wide[("mean", "BCE")].notna() & wide[("mean", "CCE")].notna()]
+    out = pd.DataFrame({"BCE": wide[("mean", "BCE")], "CCE": wide[("mean", "CCE")]})
+    out["difference"] = out["CCE"] - out["BCE"]
+    out["max std"] = wide[[("std", "BCE"), ("std", "CCE")]].max(axis=1, skipna=False)
+    out["seeds"] = wide[[("size", "BCE"), ("size", "CCE")]].min(axis=1).astype(int)
+    out["beyond seed noise"] = [_beyond_seed_noise(d, a, b) for d, a, b in
+                                zip(out["difference"], wide[("std", "BCE")], wide[("std", "CCE")])]
+    rep = _s3rec_reported().unstack("paper_loss")
+    rep = (rep["CCE"] - rep["BCE"]).rename("reported difference")
+    return out.join(rep, on=["data", "metric"])
+
+
+def pretraining_samples(datasets, max_len: int = 50) -> pd.DataFrame:
+    """Per dataset: S3-Rec pretraining samples per epoch with our recipe (one per user) and with the authors'
+    (every prefix of each user's training window), and their ratio. Index ``data``."""
+    from .. import pretrain
+
+    rows = []
+    for name in datasets:
+        windows = pretrain.training_windows(data_mod.load(name), max_len)
+        ours, prefixes = len(windows), sum(len(w) for w in windows)  # one sample per window, or one per prefix
+        rows.append({"data": name, "seqrec": ours, "s3rec": prefixes, "ratio": prefixes / ours})
+    return pd.DataFrame(rows, columns=["data", "seqrec", "s3rec", "ratio"]).set_index("data")

@@ -1,0 +1,181 @@
+"""Table 2 verdicts: the paper's layout, verdict counts, reasons for cells not run, the CCE-beats-original
+claims and the SR-GNN variants."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .labels import VERDICTS
+from .nearness import _cell_rows
+
+
+def table2_layout(compared: pd.DataFrame, value: str = "reproduced") -> pd.DataFrame:
+    """The paper's Table 2 layout from ``seqrec.paper.compare(..., "table2")``: rows (dataset, metric), columns
+    (model, original / improved / improv. %). ``improv. % = 100 (improved − original) / original``."""
+    wide = compared.pivot_table(index=["dataset", "metric"], columns=["model", "loss_kind"], values=value,
+                                aggfunc="first", dropna=False, sort=False)
+    out = {}
+    for model in dict.fromkeys(compared["model"]):
+        o = wide.get((model, "original"), pd.Series(np.nan, index=wide.index))
+        i = wide.get((model, "improved"), pd.Series(np.nan, index=wide.index))
+        out[(model, "original")] = o
+        out[(model, "improved")] = i
+        out[(model, "improv. %")] = 100 * (i - o) / o
+    return pd.DataFrame(out, index=wide.index)
+
+
+def verdict_counts(compared: pd.DataFrame) -> pd.DataFrame:
+    """Number and share of reported cells per verdict (all four verdicts listed, zeros included)."""
+    counts = compared["verdict"].value_counts().reindex(VERDICTS, fill_value=0)
+    total = int(counts.sum())
+    run = total - int(counts["not run"])
+    return pd.DataFrame({"cells": counts, "share of all cells": counts / max(total, 1),
+                         "share of cells run": [c / run if run and v != "not run" else np.nan
+                                                for v, c in counts.items()]})
+
+
+# Why planned cells of a profile may be missing from the committed store (shown by the book; a fact about compute,
+# not a result).
+PENDING = {
+    "paper": "compute — on the 2-core CPU that produced the stored paper runs, a full-protocol cell on one of the four "
+             "large datasets takes hours (up to 200 epochs of 1-3 min each) and no GPU was lent yet; "
+             "`seqrec run table2 --profile paper` (or figure1, table3, ablations) trains it, resuming an interrupted cell at its last epoch",
+}
+
+
+def not_run_reasons(compared: pd.DataFrame, planned: pd.DataFrame, profile: str, train: str) -> pd.Series:
+    """Why each "not run" row of ``compared`` is empty, never blank: the cell is not in ``profile``'s grid
+    (``planned`` = the grid's cells' labels: ``data``/``dataset``, ``paper_model``, ``loss_kind``) or it is
+    planned but absent from the store (training was ``train``). Rows that did run get ""."""
+    key = set()
+    if len(planned):
+        dcol = "dataset" if "dataset" in planned else "data"
+        key = set(zip(planned[dcol], planned["paper_model"], planned["loss_kind"]))
+    reasons = []
+    for _, r in compared.iterrows():
+        if r["verdict"] != "not run":
+            reasons.append("")
+        elif (r["dataset"], r["model"], r["loss_kind"]) in key:
+            why = PENDING.get(profile, f"book built with train={train}")
+            reasons.append(f"in the {profile} grid, not in the results store yet: {why}")
+        else:
+            reasons.append(f"not part of the {profile} profile's grid")
+    return pd.Series(reasons, index=compared.index, name="reason")
+
+
+CLAIM_VERDICTS = ("holds", "does not hold", "not run")
+
+
+def _mean_std(row) -> str:
+    if row is None or pd.isna(row["reproduced"]):
+        return "not run"
+    n = int(row["n_seeds"])
+    std = row["reproduced_std"]
+    return f"{row['reproduced']:.4f}" + (f" ± {std:.4f} ({n} seeds)" if n > 1 and not pd.isna(std) else "")
+
+
+def _beyond_seed_noise(difference: float, std_a: float, std_b: float) -> str:
+    """``"yes"`` when ``|difference| > 2 ×`` the larger of two seed stds, ``"no"`` when not, ``"one seed"`` when
+    either std is missing (NaN: a single seed)."""
+    if pd.isna(std_a) or pd.isna(std_b):
+        return "one seed"
+    return "yes" if abs(difference) > 2 * max(std_a, std_b) else "no"
+
+
+def claims(compared: pd.DataFrame) -> pd.DataFrame:
+    """The paper's claim per Table 2 pair, "CCE beats the model's original loss on this dataset", tested on our
+    runs: one row per (dataset, model, metric) with the reported and our values of both losses (mean ± std over
+    seeds), ``difference`` = our CCE mean − our original mean, and ``verdict``: *holds* (difference > 0), *does not
+    hold* (≤ 0) or *not run* (either cell missing). ``beyond seed noise``: ``|difference| > 2 ×`` the larger std
+    when both cells have ≥ 2 seeds, else "one seed". ``compared``: :func:`seqrec.paper.compare` of Table 2."""
+    rows = []
+    for (d, m, metric), g in compared.groupby(["dataset", "model", "metric"], sort=False):
+        o = g[g.loss_kind == "original"]
+        c = g[g.loss_kind == "improved"]
+        if o.empty or c.empty:
+            continue
+        o, c = o.iloc[0], c.iloc[0]
+        row = {"dataset": d, "model": m, "metric": metric, "original loss": o["loss"],
+               "reported original": o["reported"], "reported CCE": c["reported"],
+               "paper: CCE better": bool(c["reported"] > o["reported"]),
+               "ours original": _mean_std(o), "ours CCE": _mean_std(c), "difference": np.nan,
+               "beyond seed noise": "", "verdict": "not run"}
+        if not (pd.isna(o["reproduced"]) or pd.isna(c["reproduced"])):
+            diff = c["reproduced"] - o["reproduced"]
+            row["difference"] = diff
+            row["beyond seed noise"] = _beyond_seed_noise(diff, *(x["reproduced_std"] if x["n_seeds"] > 1 else np.nan
+                                                                   for x in (o, c)))
+            row["verdict"] = "holds" if diff > 0 else "does not hold"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def claims_in_words(claims_table: pd.DataFrame) -> str:
+    """One plain sentence per verdict from :func:`claims`: which (dataset, model) pairs hold or do not, with the
+    metrics and, where there are seeds, whether the difference exceeds the seed noise. Empty when nothing ran."""
+    ran = claims_table[claims_table["verdict"] != "not run"]
+    lines = []
+    for verdict in ("holds", "does not hold"):
+        part = ran[ran["verdict"] == verdict]
+        if part.empty:
+            continue
+        items = []
+        for (d, m), g in part.groupby(["dataset", "model"], sort=False):
+            noise = set(g["beyond seed noise"])
+            note = "" if noise <= {"one seed"} else (", beyond seed noise" if noise == {"yes"} else
+                                                       ", within seed noise" if noise == {"no"} else ", partly within seed noise")
+            items.append(f"{m} on {d} ({', '.join(g['metric'])}{note})")
+        lead = "CCE beats the original loss for" if verdict == "holds" else "CCE does not beat the original loss for"
+        lines.append(f"{lead} {'; '.join(items)}.")
+    return " ".join(lines)
+
+
+def claim_counts(claims_table: pd.DataFrame) -> pd.DataFrame:
+    """Number of (dataset, model, metric) pairs per claim verdict, in :data:`CLAIM_VERDICTS` order."""
+    counts = claims_table["verdict"].value_counts().reindex(list(CLAIM_VERDICTS), fill_value=0)
+    return counts.rename("pairs").to_frame()
+
+
+def srgnn_variants(compared: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """SR-GNN's CCE in both variants beside its CE, per (dataset, metric) with at least one SR-GNN run: the
+    reported CE and CCE, ours with CE (as compared), ours with CCE in the ``authors`` variant (the one Table 2's
+    verdicts read) and the ``causal`` one (means over the seeds in ``frame``, the tidy Table 2 frame), and each
+    variant's gain over our CE. ``compared``: :func:`seqrec.paper.compare` of Table 2."""
+    rows = []
+    for (dataset, metric), g in compared[compared["model"] == "SR-GNN"].groupby(["dataset", "metric"], sort=False):
+        by_kind = g.set_index("loss_kind")
+        ours_ce = by_kind["reproduced"].get("original", np.nan)
+        row = {"dataset": dataset, "metric": metric, "reported CE": by_kind["reported"].get("original", np.nan),
+               "reported CCE": by_kind["reported"].get("improved", np.nan), "ours CE": ours_ce}
+        cell = {"dataset": dataset, "model": "SR-GNN", "loss_kind": "improved", "metric": metric}
+        causal = _cell_rows(cell, frame, "causal") if len(frame) else frame
+        values = {"authors": by_kind["reproduced"].get("improved", np.nan),  # the variant compare() matched
+                  "causal": causal["value"].mean() if len(causal) else np.nan}
+        for variant, value in values.items():
+            row[f"ours CCE ({variant})"] = value
+            row[f"{variant} vs CE %"] = 100 * (value - ours_ce) / ours_ce if ours_ce else np.nan
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    ours = ["ours CE", "ours CCE (authors)", "ours CCE (causal)"]
+    return out[out[ours].notna().any(axis=1)].set_index(["dataset", "metric"])
+
+
+def srgnn_variants_in_words(variants: pd.DataFrame) -> str:
+    """One sentence per SR-GNN CCE variant from :func:`srgnn_variants`: where its CCE beats our CE and where not,
+    with the relative gain. Empty when no (dataset, metric) has both CE and that variant run."""
+    lines = []
+    for variant, role in (("authors", "authors' variant (the one the verdicts read)"),
+                          ("causal", "causal variant (no look-ahead)")):
+        gain = variants[f"{variant} vs CE %"].dropna() if len(variants) else pd.Series(dtype=float)
+        if gain.empty:
+            continue
+        parts = []
+        for verdict, sel in (("beats", gain[gain > 0]), ("does not beat", gain[gain <= 0])):
+            if len(sel):
+                where = "; ".join(f"{d} ({', '.join(f'{m} {v:+.0f}%' for (_, m), v in g.items())})"
+                                  for d, g in sel.groupby(level=0, sort=False))
+                parts.append(f"{verdict} our CE on {where}")
+        lines.append(f"SR-GNN with CCE, {role}, {' and '.join(parts)}.")
+    return " ".join(lines)
