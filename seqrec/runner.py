@@ -136,20 +136,27 @@ class Store:
 def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     """The cells of ``profile`` interrupted or training now: one dict per per-epoch checkpoint under
     ``<results_dir>/<profile>/.partial/`` with ``grid, run`` (the result file's stem), ``epoch, best_epoch, best``
-    (the monitored value), ``bad`` (epochs since the best), ``train_seconds`` and ``training`` (True while a runner
-    holds the cell's lock: training now; False: interrupted, the next run resumes it)."""
+    (the monitored value), ``bad`` (epochs since the best), ``epochs`` and ``patience`` (the run's limits; None in
+    a checkpoint written before they were saved), ``train_seconds``, ``eval_seconds``, ``seconds_left`` (at most:
+    the remaining epochs at the mean seconds per epoch so far; early stopping may end it sooner; None without
+    ``epochs``) and ``training`` (True while a runner holds the cell's lock: training now; False: interrupted, the
+    next run resumes it)."""
     import torch
 
     rows = []
     for path in sorted((Path(results_dir) / profile / ".partial").glob("*/*.pt")):
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)["state"]
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            state = saved["state"]
         except Exception as exc:  # noqa: BLE001  a checkpoint being replaced right now, or a foreign file
             warnings.warn(f"skipping {path}: {type(exc).__name__}", stacklevel=2)
             continue
+        epochs, spent = saved.get("epochs"), state["train_seconds"] + state.get("eval_seconds", 0.0)
+        left = None if epochs is None or not state["epoch"] else (epochs - state["epoch"]) * spent / state["epoch"]
         rows.append({"grid": path.parent.name, "run": path.stem, "epoch": state["epoch"], "best_epoch": state["best_epoch"],
-                     "best": state["best"], "bad": state["bad"], "train_seconds": state["train_seconds"],
-                     "training": held(path.with_suffix(".lock"))})
+                     "best": state["best"], "bad": state["bad"], "epochs": epochs, "patience": saved.get("patience"),
+                     "train_seconds": state["train_seconds"], "eval_seconds": state.get("eval_seconds", 0.0),
+                     "seconds_left": left, "training": held(path.with_suffix(".lock"))})
     return rows
 
 

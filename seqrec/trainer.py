@@ -195,7 +195,8 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         bar.set_postfix(loss=f"{point['train_loss']:.4f}", **({config.monitor: f"{value:.4f}"} if value is not None else {}))
         state["sessions"][-1]["wall_seconds"] = time.perf_counter() - wall0
         if checkpoint:
-            save_checkpoint(checkpoint, {"key": config.key(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            save_checkpoint(checkpoint, {"key": config.key(), "epochs": config.epochs, "patience": config.patience,
+                                          "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                           "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
                                           "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                                           "state": state})
