@@ -251,6 +251,15 @@ def test_styled_writes_not_run_for_missing_values():
     assert "Not run: Ties" in note.data and "no such runs" in note.data
 
 
+def test_styled_column_formats_leave_the_other_columns_at_four_decimals():
+    frame = pd.DataFrame({"hit": [0.0600551, np.nan], "rel": [0.0312, -0.1155], "users": [157.0, np.nan]})
+    html = analysis.styled(frame, "cap", formats={"rel": "{:+.1%}", "users": "{:,.0f}"}).to_html()
+    assert ">0.0601<" in html and "0.060055" not in html and "not run" in html  # hit: the default 4 decimals
+    assert ">+3.1%<" in html and ">-11.6%<" in html and ">157<" in html and "–" in html
+    # the pitfall the parameter exists for: a bare Styler.format(dict) resets the other columns
+    assert "0.060055" in analysis.styled(frame, "cap").format({"rel": "{:+.1%}"}).to_html()
+
+
 # --------------------------------------------------------------------------- claims and discrepancies
 def _cell(dataset, model, kind, loss, metric, reported, reproduced, std=np.nan, n=1):
     return {"dataset": dataset, "model": model, "loss_kind": kind, "loss": loss, "metric": metric, "reported": reported,

@@ -7,27 +7,30 @@ import numpy as np
 import pandas as pd
 
 
-def styled(df: pd.DataFrame, caption: str, fmt: str = "{:.4f}", na: str = "not run"):
+def styled(df: pd.DataFrame, caption: str, fmt: str = "{:.4f}", na: str = "not run", formats: dict | None = None):
     """A pandas Styler: numbers (in any column, object columns included) formatted with ``fmt``, other values as
-    text, missing values written as ``na`` (never blank)."""
+    text, missing values written as ``na`` (never blank). ``formats``: column -> format string (or callable) for
+    those columns only, their missing values written "–". (Use this, not ``Styler.format({column: ...})``:
+    a dict without ``subset`` puts every other column back to pandas' default six decimals.)"""
     def number(v):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
             return str(v)
         return fmt.format(v)
 
-    return df.style.format(number, na_rep=na).set_caption(caption)
+    out = df.style.format(number, na_rep=na).set_caption(caption)
+    for column, spec in (formats or {}).items():
+        out = out.format(spec, subset=[column], na_rep="–")
+    return out
 
 
 def table_or_reason(df: pd.DataFrame, caption: str, reason: str, fmt: str = "{:.4f}", formats: dict | None = None,
                     verdicts: tuple = ()):
-    """``styled(df)`` when ``df`` has rows, else an HTML note saying the table was not run and why. ``formats``:
-    column -> format string for those columns; ``verdicts``: columns coloured by :func:`color_verdict`."""
+    """:func:`styled` (with ``fmt`` and ``formats``) when ``df`` has rows, else an HTML note saying the table was
+    not run and why. ``verdicts``: columns coloured by :func:`color_verdict`."""
     from IPython.display import HTML
 
     if len(df):
-        out = styled(df, caption, fmt)
-        for column, spec in (formats or {}).items():
-            out = out.format(spec, subset=[column], na_rep="–")
+        out = styled(df, caption, fmt, formats=formats)
         return out.map(color_verdict, subset=list(verdicts)) if verdicts else out
     return HTML(f'<div class="admonition warning"><p class="admonition-title">Not run: {html.escape(caption)}</p>'
                 f'<p>{html.escape(reason)}</p></div>')
