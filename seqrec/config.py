@@ -33,6 +33,10 @@ class TrainConfig:
     num_heads: int = _help("attention heads", default=2)
     dropout: float = _help("dropout probability", default=0.5)
     lr: float = _help("Adam learning rate", default=1e-3)
+    weight_decay: float = _help("Adam's L2 penalty (torch's weight_decay; the protocol: 0)", default=0.0)
+    lr_step: int = _help("multiply the learning rate by lr_gamma every lr_step epochs (SR-GNN's recipe: 3); 0: constant",
+                         default=0)
+    lr_gamma: float = _help("the factor of each lr_step decay", default=0.1)
     batch_size: int = _help("training batch size (users per batch)", default=256)
     epochs: int = _help("maximum number of epochs", default=200)
     patience: int = _help("early stopping: epochs without improvement of the monitor", default=10)
@@ -60,6 +64,9 @@ class TrainConfig:
             (self.max_len >= 2, f"max_len must be >= 2, got {self.max_len}"),
             (self.num_negatives >= 1, f"num_negatives must be >= 1, got {self.num_negatives}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.lr_step >= 0, f"lr_step must be >= 0 (0: constant learning rate), got {self.lr_step}"),
+            (0 < self.lr_gamma <= 1, f"lr_gamma must be in (0, 1], got {self.lr_gamma}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {self.eval_batch_size}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
@@ -99,6 +106,7 @@ class TrainConfig:
 
     def key(self) -> str:
         """A short hash of the resolved config (device excluded: it does not change what is computed)."""
-        defaults_added_later = (("precision", "fp32"), ("negative_pool", "others"))  # at these values: keys as before
+        defaults_added_later = (("precision", "fp32"), ("negative_pool", "others"), ("weight_decay", 0.0),
+                                ("lr_step", 0), ("lr_gamma", 0.1))  # at these values: keys as before
         values = {k: v for k, v in self.to_dict().items() if k != "device" and (k, v) not in defaults_added_later}
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]

@@ -41,7 +41,7 @@ def load_runs(paths) -> list[dict]:
 
 
 RUN_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "negative_pool", "mask_prob", "max_users", "exclude_seen",
-               "ties", "epochs", "patience", "batch_size")
+               "ties", "epochs", "patience", "batch_size", "weight_decay", "lr_step", "lr_gamma")
 
 # A record written before a config field existed ran with that field's default (what TrainConfig.from_dict assumes).
 _CONFIG_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}

@@ -141,7 +141,8 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
     negatives = data_mod.evaluation_negatives(dataset, config.seed)  # uniform (LastFM: the shipped sample file)
     pop_negatives = data_mod.evaluation_popularity_negatives(dataset, config.seed)  # BERT4Rec's protocol
     model = models.build(config, dataset.num_items).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma) if config.lr_step else None
     spec = losses.get(config.loss)
     opts = losses.LossOptions(config.num_negatives, generator, config.mask_prob)
     histories = user_histories(split) if config.negative_pool == "unseen" else None
@@ -156,6 +157,8 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
             raise SeqrecError(f"checkpoint {checkpoint} belongs to another configuration (key {saved.get('key')}, expected {config.key()})")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["torch_rng"])
         generator.set_state(saved["generator"])
         if device.type == "cuda" and saved.get("cuda_rng") is not None:
@@ -178,6 +181,9 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
             torch.cuda.synchronize(device)
         state["train_seconds"] += time.perf_counter() - t0
         point = {"epoch": epoch, "train_loss": mean_loss, "elapsed": state["train_seconds"]}
+        if scheduler is not None:
+            point["lr"] = optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
+            scheduler.step()
         if config.eval_every and epoch % config.eval_every == 0:
             t1 = time.perf_counter()
             valid = evaluate(model, split.valid_inputs, split.valid_targets, split.valid_seen, **eval_kw)
@@ -197,6 +203,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         if checkpoint:
             save_checkpoint(checkpoint, {"key": config.key(), "epochs": config.epochs, "patience": config.patience,
                                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
                                           "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
                                           "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                                           "state": state})

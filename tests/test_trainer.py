@@ -108,6 +108,39 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
         trainer.train(small_config(epochs=7, loss="bce"), dataset=ds, checkpoint=ckpt, progress=False)
 
 
+def test_step_decay_and_weight_decay_follow_the_config_and_survive_a_resume(tmp_path):
+    """lr_step=2, lr_gamma=0.5: epochs 1-2 train at lr, 3-4 at lr/2, 5 at lr/4 (recorded per epoch in the curve);
+    weight decay changes the result; a run interrupted after 3 epochs resumes to the uninterrupted result, its
+    schedule included."""
+    import seqrec.trainer as t
+
+    ds = rule_dataset(num_users=40)
+    cfg = dict(epochs=5, patience=5, loss="bce", lr_step=2, lr_gamma=0.5, weight_decay=1e-3)
+    full = trainer.train(small_config(**cfg), dataset=ds, progress=False)
+    lr = small_config().lr
+    assert [p["lr"] for p in full["curve"]] == pytest.approx([lr, lr, lr / 2, lr / 2, lr / 4])
+    no_decay = trainer.train(small_config(**{**cfg, "weight_decay": 0.0}), dataset=ds, progress=False)
+    assert [p["train_loss"] for p in no_decay["curve"]] != [p["train_loss"] for p in full["curve"]]
+    assert "lr" not in trainer.train(small_config(epochs=1), dataset=ds, progress=False)["curve"][0]  # constant lr
+
+    real_save, calls = t.save_checkpoint, []
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+    t.save_checkpoint = save_then_die
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            trainer.train(small_config(**cfg), dataset=ds, checkpoint=tmp_path / "run.pt", progress=False)
+    finally:
+        t.save_checkpoint = real_save
+    resumed = trainer.train(small_config(**cfg), dataset=ds, checkpoint=tmp_path / "run.pt", progress=False)
+    assert [p["lr"] for p in resumed["curve"]] == [p["lr"] for p in full["curve"]]
+    assert resumed["metrics"] == full["metrics"]
+
+
 def test_saved_model_reproduces_the_test_metrics(tmp_path):
     ds = rule_dataset(num_users=40)
     result = trainer.train(small_config(epochs=2, loss="bce"), dataset=ds, model_out=tmp_path / "m" / "best.pt", progress=False)
@@ -140,6 +173,9 @@ def test_result_carries_provenance():
     (dict(monitor="x"), "unknown monitor 'x'"),
     (dict(loss="bce", negative_pool="mine"), "unknown negative_pool 'mine'; allowed: others, unseen"),
     (dict(loss="cce", negative_pool="unseen"), "negative_pool 'unseen' needs a loss that samples negatives, got loss 'cce'"),
+    (dict(weight_decay=-1e-5), "weight_decay must be >= 0, got -1e-05"),
+    (dict(lr_step=-1), "lr_step must be >= 0"),
+    (dict(lr_step=3, lr_gamma=0.0), r"lr_gamma must be in \(0, 1\], got 0.0"),
 ])
 def test_impossible_configs_are_rejected(kw, message):
     with pytest.raises(SeqrecError, match=message):
@@ -184,3 +220,5 @@ def test_the_default_negative_pool_keeps_the_keys_of_stored_records(real_data_di
         assert "negative_pool" not in run["config"] or run["config"]["negative_pool"] == "others"
         assert TrainConfig.from_dict(run["config"]).key() == run["key"]
     assert small_config(negative_pool="unseen", loss="bce").key() != small_config(loss="bce").key()
+    for changed in (dict(weight_decay=1e-5), dict(lr_step=3), dict(lr_step=3, lr_gamma=0.5)):  # added later too
+        assert small_config(**changed).key() != small_config().key()
