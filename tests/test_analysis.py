@@ -774,6 +774,12 @@ def test_discrepancy_reasons_check_the_training_recipe():
                     "0.0160 against -31% with the protocol's")
     assert r[2] == f"not explained by the training recipe (with {what} the cell reaches 0.0100, -38% from the reported 0.0160)"
     assert "recipe" not in r[3]
+    table = analysis.recipe_comparison(c, runs)
+    assert list(table.index.get_level_values("dataset")) == ["Toys_and_Games", "Beauty", "Sports_and_Outdoors"]
+    assert table["own recipe"].tolist() == pytest.approx([0.0150, 0.0130, 0.0100])
+    assert table["protocol vs reported"].tolist() == pytest.approx([0.0110 / 0.0160 - 1] * 3)
+    assert table["own recipe vs reported"].tolist() == pytest.approx([0.0150 / 0.0160 - 1, 0.0130 / 0.0160 - 1, 0.0100 / 0.0160 - 1])
+    assert analysis.recipe_comparison(c, runs[runs.ablation != "srgnn_recipe"]).empty
 
 
 def test_the_srgnn_recipe_ablation_changes_only_the_optimiser_of_table2_cells():

@@ -122,17 +122,44 @@ def _negative_pool_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
     return "ruled out", f"negative pool (with {what} the cell reaches {value:.4f})"
 
 
+def _recipe_rows(r, runs: pd.DataFrame) -> pd.DataFrame | None:
+    """The rows of ``runs`` behind compared cell ``r`` from a ``<model>_recipe`` ablation (the model's own optimiser
+    settings), or None when there are none."""
+    if not len(runs) or "ablation" not in runs:
+        return None
+    p = _cell_rows(r, runs)
+    p = p[p["ablation"].astype(str).str.endswith("_recipe")]
+    return p if len(p) else None
+
+
+def recipe_comparison(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per Table 2 cell (``compared``) that has a ``<model>_recipe`` run in ``runs``: the reported value, ours
+    under the protocol (the cell) and under the model's own recipe (mean over its seeds), each relative to the
+    reported one. Index ``dataset, model, loss, metric``; empty when no recipe run is stored."""
+    rows = []
+    for _, r in compared[compared["verdict"] != "not run"].iterrows():
+        sel = _recipe_rows(r, runs)
+        if sel is None:
+            continue
+        value = sel.groupby("seed")["value"].mean().mean()
+        rows.append({"dataset": r["dataset"], "model": r["model"], "loss": r["loss"], "metric": r["metric"],
+                     "reported": r["reported"], "protocol": r["reproduced"], "own recipe": value,
+                     "protocol vs reported": r["reproduced"] / r["reported"] - 1,
+                     "own recipe vs reported": value / r["reported"] - 1})
+    columns = ["reported", "protocol", "own recipe", "protocol vs reported", "own recipe vs reported"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame(rows).set_index(["dataset", "model", "loss", "metric"])[columns]
+
+
 def _recipe_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
     """A cell trained again with its model's own published recipe instead of the protocol's Adam at a constant rate
     without L2 (the ``<model>_recipe`` ablation in ``runs``, e.g. ``srgnn_recipe``: SR-GNN's L2 1e-5 and the rate
     divided by 10 every 3 epochs). ``("found", why)`` when its mean over the seeds run lands within the tolerance,
     ``("partly", why)`` when nearer than the cell or past the reported value from the cell's side
     (:func:`_nearness`), ``("ruled out", why)`` otherwise, None when no such run is stored."""
-    if not len(runs) or "ablation" not in runs:
-        return None
-    p = _cell_rows(r, runs)
-    p = p[p["ablation"].astype(str).str.endswith("_recipe")]
-    if not len(p):
+    p = _recipe_rows(r, runs)
+    if p is None:
         return None
     value, seeds = p.groupby("seed")["value"].mean().mean(), p["seed"].nunique()
     first = p.iloc[0]
