@@ -16,11 +16,12 @@ PARSERS = {"int": int, "float": float, "str": str, "int | None": lambda v: None 
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One ``--option`` per :class:`TrainConfig` field, with its help text and default."""
+    """One ``--option`` per :class:`TrainConfig` field, with its help text and default (the parser's
+    ``ArgumentDefaultsHelpFormatter`` writes the default)."""
     for f in fields(TrainConfig):
         default = f.default if f.default is not MISSING else f.default_factory()
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=PARSERS[f.type], default=default,
-                            metavar=f.type.split()[0].upper(), help=f"{f.metadata['help']} (default: {default!r})")
+                            metavar=f.type.split()[0].upper(), help=f.metadata["help"])
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

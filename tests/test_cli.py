@@ -49,8 +49,10 @@ def test_train_writes_a_result_file(tmp_path, capsys):
 def test_help_explains_every_option():
     proc = run("train", "--help")
     assert proc.returncode == 0
-    for option in ("--num-negatives", "--monitor", "--exclude-seen", "--max-users", "--checkpoint"):
+    for option in ("--num-negatives", "--monitor", "--exclude-seen", "--max-users", "--checkpoint", "--weight-decay"):
         assert option in proc.stdout
+    text = " ".join(proc.stdout.split())  # argparse wraps lines
+    assert text.count("(default: 0.001)") == 1 and "(default: 42) (default" not in text  # each default said once
 
 
 def test_data_stats(real_data_dir, capsys):
