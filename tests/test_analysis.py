@@ -782,6 +782,19 @@ def test_discrepancy_reasons_check_the_training_recipe():
     assert analysis.recipe_comparison(c, runs[runs.ablation != "srgnn_recipe"]).empty
 
 
+def test_a_change_that_barely_moves_a_cell_explains_none_of_its_gap():
+    """A cell at -10.3 % that a change takes to -10.0 % is inside the tolerance by a hair, but the change moved it by
+    3 % of its gap: ruled out, not found. Moving it a quarter of the gap or more counts."""
+    from seqrec.analysis.nearness import _explains, _nearness
+
+    r = {"reported": 0.0149, "reproduced": 0.013367}  # -10.3 %
+    assert _nearness(0.01341, r) == "ruled out" and not _explains(0.01341, r)  # -10.0 %: moved 0.00004 of 0.00153
+    assert _nearness(0.0139, r) == "found" and _explains(0.0139, r)           # -6.7 %: a third of the gap
+    far = {"reported": 0.0160, "reproduced": 0.0110}                             # -31 %
+    assert _nearness(0.0115, far) == "ruled out"                                 # nearer, but by a tenth of the gap
+    assert _nearness(0.0130, far) == "partly" and _nearness(0.0220, far) == "past"
+
+
 def test_the_srgnn_recipe_ablation_changes_only_the_optimiser_of_table2_cells():
     cells = [c for c in experiments.cells("ablations", "paper") if c.labels["ablation"] == "srgnn_recipe"]
     table2 = {c.config.key(): c for c in experiments.cells("table2", "paper")}
@@ -847,7 +860,7 @@ def test_discrepancy_reasons_check_the_pretraining_recipe():
     s3 = dict(model="s3rec", paper_model="S3Rec", ablation="pretraining", metric="full_HIT@10")
     runs = pd.DataFrame([
         _run(0.0650, loss="bce", loss_kind="original", pretraining="s3rec, 150 epochs", **s3),  # within 10 %
-        _run(0.0600, loss="bce", loss_kind="original", pretraining="s3rec, 20 epochs", **s3),   # nearer: partly
+        _run(0.0612, loss="bce", loss_kind="original", pretraining="s3rec, 20 epochs", **s3),   # nearer: partly
         _run(0.0500, loss="cce", loss_kind="improved", pretraining="s3rec, 20 epochs", **s3),   # further: ruled out
         _run(0.0540, loss="cce", loss_kind="improved", pretraining="s3rec, 20 epochs", seed=43, **s3),
         _run(0.0650, loss="bce", loss_kind="original", pretraining="seqrec, 150 epochs",
@@ -856,7 +869,7 @@ def test_discrepancy_reasons_check_the_pretraining_recipe():
     r = analysis.discrepancy_reasons(c, runs)
     what = "pretrained with the S3-Rec authors' recipe (s3rec: every prefix a sample, pairwise MIP and SP, summed losses; "
     assert r[0] == (f"pretraining: {what}150 epochs; 1 seed) the same cell reaches 0.0650 (reported 0.0688); "
-                    f"partly the pretraining: {what}20 epochs; 1 seed) the same cell reaches 0.0600, -13% from the "
+                    f"partly the pretraining: {what}20 epochs; 1 seed) the same cell reaches 0.0612, -11% from the "
                     f"reported 0.0688 against -15% with ours; not explained by seed variance (mean ± 2 std over 3 "
                     f"seeds is 0.0562–0.0606)")
     assert r[1].endswith(f"nor by pretraining ({what}20 epochs; 2 seeds) the cell reaches 0.0520, -34% from the "

@@ -43,6 +43,7 @@ from .frames import (
 )
 from .gradients import gradient_share, gradient_signal, negative_gradients, score_loss
 from .labels import NEGATIVE_LOSSES, NOT_REPORTED, PAPER_LOSS, VERDICTS, loss_label, profile_banner
+from .nearness import MIN_SHARE_OF_GAP
 from .lengths import length_bins, metric_by_length, ranks_by_length
 from .pretraining import pretraining_claim, pretraining_comparison, pretraining_samples
 from .reasons import after_best, discrepancies, discrepancy_reasons, overfit_after_best, recipe_comparison
@@ -70,6 +71,7 @@ from .verdicts import (
 )
 
 __all__ = [
+    "MIN_SHARE_OF_GAP",
     "DESCRIPTORS", "improvement_vs_noise", "negative_pool_overlap", "paired", "seed_summary", "time_curves",
     "cache_path", "cached", "color_verdict", "styled", "table_or_reason", "FIGURE1_CELL_METRIC", "FIGURE1_METRICS",
     "figure1_cells", "figure1_claim", "figure1_claim_in_words", "figure1_points", "figure1_verdicts",

@@ -12,11 +12,28 @@ def _within_tolerance(value: float, r) -> bool:
     return abs(value - r["reported"]) <= TOLERANCE * r["reported"]
 
 
+MIN_SHARE_OF_GAP = 0.25  # a change that moves a cell by less than this share of its gap explains none of it
+
+
+def _moves_the_cell(value: float, r) -> bool:
+    """Does ``value`` differ from the cell's own value by at least :data:`MIN_SHARE_OF_GAP` of the cell's gap to the
+    reported value? (A cell just outside the tolerance is not explained by a change that barely moves it across.)"""
+    return abs(value - r["reproduced"]) >= MIN_SHARE_OF_GAP * abs(r["reproduced"] - r["reported"])
+
+
+def _explains(value: float, r) -> bool:
+    """``value`` (the cell under some change) lands within the tolerance and the change :func:`_moves_the_cell`."""
+    return _within_tolerance(value, r) and _moves_the_cell(value, r)
+
+
 def _nearness(value: float, r) -> str:
-    """``"found"`` when ``value`` is within the tolerance of the cell's reported value, ``"partly"`` when outside
-    but nearer to it than the cell's own value, ``"past"`` when no nearer but on the other side of it (the change
-    moves the cell the gap's way and further: it matters, yet does not by itself give the paper's number),
-    ``"ruled out"`` otherwise."""
+    """``"ruled out"`` when the change does not move the cell (:func:`_moves_the_cell`); else ``"found"`` when
+    ``value`` is within the tolerance of the cell's reported value, ``"partly"`` when outside but nearer to it than
+    the cell's own value, ``"past"`` when no nearer but on the other side of it (the change moves the cell the
+    gap's way and further: it matters, yet does not by itself give the paper's number), ``"ruled out"``
+    otherwise."""
+    if not _moves_the_cell(value, r):
+        return "ruled out"
     if _within_tolerance(value, r):
         return "found"
     if abs(value - r["reported"]) < abs(r["reproduced"] - r["reported"]):

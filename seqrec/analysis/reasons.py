@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .nearness import _cell_rows, _nearness, _partly, _within_tolerance
+from .nearness import _cell_rows, _explains, _nearness, _partly
 from .pretraining import _pretraining_check
 from .seen import _seen_scoring_check
 
@@ -117,7 +117,7 @@ def _negative_pool_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
         return None
     value, seeds = p["value"].mean(), p["seed"].nunique()
     what = f"negatives drawn among the user's unseen items, as the authors' code does ({seeds} seed{'s' * (seeds > 1)})"
-    if _within_tolerance(value, r):
+    if _explains(value, r):
         return "found", f"negative pool: with {what} the same cell reaches {value:.4f} (reported {r['reported']:.4f})"
     return "ruled out", f"negative pool (with {what} the cell reaches {value:.4f})"
 
@@ -201,7 +201,9 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
       ablation in ``runs``) land within the tolerance of the reported value (or at least nearer, or past it: partly)?
     - *systematic*: is the same (model, loss, metric) off in the same direction on most datasets run (at least 3)?
 
-    A check that passes is given as the likely reason; checks that fail are listed as "not explained by ...: ...";
+    A check passes when the changed run lands within the tolerance and moves the cell by at least
+    :data:`~seqrec.analysis.nearness.MIN_SHARE_OF_GAP` of its gap (a hair across the line explains nothing). A
+    check that passes is given as the likely reason; checks that fail are listed as "not explained by ...: ...";
     with no check possible, "not investigated: ...".
     """
     reasons = []
@@ -222,7 +224,7 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
             for patience, g in p.groupby("patience"):
                 patience_run = True
                 value = g["value"].mean()
-                if _within_tolerance(value, r):
+                if _explains(value, r):
                     found.append(f"early stopping: with patience {int(patience)} instead of 10 the same cell reaches "
                                  f"{value:.4f} (reported {r['reported']:.4f})")
                 else:

@@ -14,7 +14,7 @@ from ..config import TrainConfig
 from .cache import cache_path, cached
 from .frames import _stored_runs
 from .labels import PAPER_LOSS
-from .nearness import _within_tolerance
+from .nearness import _explains
 
 SEEN_SCORING_METRICS = ("full_HIT@10", "full_NDCG@10")
 
@@ -106,7 +106,7 @@ def _seen_scoring_check(r, checks: pd.DataFrame) -> tuple[str, str] | None:
     effect = by["zero"] - by["-inf"]
     shifted = r["reproduced"] + effect
     measured = f"{effect:+.4f} on {models_}: {by['-inf']:.4f} removed, {by['zero']:.4f} scored 0"
-    if effect != 0 and _within_tolerance(shifted, r):
+    if effect != 0 and _explains(shifted, r):
         return "found", (f"seen-item scoring: scoring seen items 0 as the authors' code does, instead of removing "
                          f"them, changes the value by {measured}; the cell's {r['reproduced']:.4f} so shifted is "
                          f"{shifted:.4f} (reported {r['reported']:.4f})")
