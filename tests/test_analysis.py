@@ -796,14 +796,19 @@ def test_a_change_that_barely_moves_a_cell_explains_none_of_its_gap():
 
 
 def test_the_srgnn_recipe_ablation_changes_only_the_optimiser_of_table2_cells():
-    cells = [c for c in experiments.cells("ablations", "paper") if c.labels["ablation"] == "srgnn_recipe"]
-    table2 = {c.config.key(): c for c in experiments.cells("table2", "paper")}
-    assert {c.config.data for c in cells} == {"Beauty", "Sports_and_Outdoors", "Toys_and_Games"}
+    """Each recipe run has its protocol twin one setting group apart: the Table 2 cell (seed 42) or, for the other
+    Toys_and_Games seeds, the ``seeds`` ablation's run of that cell."""
+    ablations = experiments.cells("ablations", "paper")
+    cells = [c for c in ablations if c.labels["ablation"] == "srgnn_recipe"]
+    protocol_runs = {c.config.key(): c for c in experiments.cells("table2", "paper")}
+    protocol_runs.update({c.config.key(): c for c in ablations if c.labels["ablation"] == "seeds"})
+    assert sorted((c.config.data, c.config.seed) for c in cells) == [
+        ("Beauty", 42), ("Sports_and_Outdoors", 42), ("Toys_and_Games", 42), ("Toys_and_Games", 43), ("Toys_and_Games", 44)]
     for c in cells:
         assert (c.config.model, c.config.loss, c.config.weight_decay, c.config.lr_step, c.config.lr_gamma) == (
             "srgnn", "ce", 1e-5, 3, 0.1)
         protocol = TrainConfig.from_dict({**c.config.to_dict(), "weight_decay": 0.0, "lr_step": 0})
-        assert table2[protocol.key()].labels["paper_model"] == "SR-GNN"
+        assert protocol_runs[protocol.key()].labels["paper_model"] == "SR-GNN"
 
 
 def test_the_negative_pool_ablation_pairs_each_cell_with_its_protocol_run():

@@ -92,7 +92,8 @@ def test_grid_contents_match_the_paper():
     t3 = experiments.cells("table3", "paper")
     assert [(c.config.model, c.config.loss) for c in t3] == [("sasrec", "bce"), ("bert4rec", "mlm"), ("sasrec", "cce")]
     seeds = experiments.cells("ablations", "paper", {"ablation": "seeds"})
-    assert len(seeds) == 5 * 2 * 3 + 6 * 3 and {c.config.seed for c in seeds} == {42, 43, 44}
+    assert len(seeds) == 5 * 2 * 3 + 6 * 3 + 3 and {c.config.seed for c in seeds} == {42, 43, 44}
+    assert {c.config.data for c in seeds if c.config.model != "sasrec"} == {"LastFM", "Toys_and_Games"}  # + SR-GNN CE
     sasrec = [c for c in seeds if c.config.model == "sasrec"]
     assert len(sasrec) == 5 * 2 * 3 and {c.config.data for c in sasrec} == set(experiments.DATASETS)
     others = {(c.config.model, c.config.loss, (c.config.model_options or {}).get("variant")) for c in seeds if c not in sasrec}
