@@ -7,6 +7,7 @@ import pandas as pd
 from .nearness import _cell_rows, _explains, _nearness, _partly
 from .pretraining import _pretraining_check
 from .seen import _seen_scoring_check
+from .verdicts import _beyond_seed_noise
 
 
 def after_best(curve: list[dict], monitor: str) -> dict | None:
@@ -132,21 +133,33 @@ def _recipe_rows(r, runs: pd.DataFrame) -> pd.DataFrame | None:
     return p if len(p) else None
 
 
+def _recipe_stats(sel: pd.DataFrame, r) -> tuple[float, float, int, str]:
+    """Mean, std (ddof 1; NaN with one seed) and seed count of the recipe runs ``sel`` of cell ``r``, and whether
+    their difference from the cell's own mean is beyond seed noise (:func:`_beyond_seed_noise` of both stds)."""
+    per_seed = sel.groupby("seed")["value"].mean()
+    std = float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float("nan")
+    noise = _beyond_seed_noise(per_seed.mean() - r["reproduced"], std, r["reproduced_std"])
+    return float(per_seed.mean()), std, len(per_seed), noise
+
+
 def recipe_comparison(compared: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per Table 2 cell (``compared``) that has a ``<model>_recipe`` run in ``runs``: the reported value, ours
-    under the protocol (the cell) and under the model's own recipe (mean over its seeds), each relative to the
-    reported one. Index ``dataset, model, loss, metric``; empty when no recipe run is stored."""
+    under the protocol (the cell: mean ± std over its seeds) and under the model's own recipe (mean ± std over its
+    seeds), each relative to the reported one, and whether the recipe's change is beyond seed noise ("yes" / "no" /
+    "one seed"). Index ``dataset, model, loss, metric``; empty when no recipe run is stored."""
     rows = []
     for _, r in compared[compared["verdict"] != "not run"].iterrows():
         sel = _recipe_rows(r, runs)
         if sel is None:
             continue
-        value = sel.groupby("seed")["value"].mean().mean()
+        value, std, seeds, noise = _recipe_stats(sel, r)
         rows.append({"dataset": r["dataset"], "model": r["model"], "loss": r["loss"], "metric": r["metric"],
-                     "reported": r["reported"], "protocol": r["reproduced"], "own recipe": value,
-                     "protocol vs reported": r["reproduced"] / r["reported"] - 1,
-                     "own recipe vs reported": value / r["reported"] - 1})
-    columns = ["reported", "protocol", "own recipe", "protocol vs reported", "own recipe vs reported"]
+                     "reported": r["reported"], "protocol": r["reproduced"], "protocol std": r["reproduced_std"],
+                     "protocol seeds": r["n_seeds"], "own recipe": value, "own recipe std": std,
+                     "own recipe seeds": seeds, "protocol vs reported": r["reproduced"] / r["reported"] - 1,
+                     "own recipe vs reported": value / r["reported"] - 1, "change beyond seed noise": noise})
+    columns = ["reported", "protocol", "protocol std", "protocol seeds", "own recipe", "own recipe std",
+               "own recipe seeds", "protocol vs reported", "own recipe vs reported", "change beyond seed noise"]
     if not rows:
         return pd.DataFrame(columns=columns)
     return pd.DataFrame(rows).set_index(["dataset", "model", "loss", "metric"])[columns]
@@ -161,16 +174,22 @@ def _recipe_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
     p = _recipe_rows(r, runs)
     if p is None:
         return None
-    value, seeds = p.groupby("seed")["value"].mean().mean(), p["seed"].nunique()
+    value, std, seeds, noise = _recipe_stats(p, r)
     first = p.iloc[0]
     what = (f"{r['model']}'s own recipe (Adam with L2 {first['weight_decay']:g}, the learning rate times "
             f"{first['lr_gamma']:g} every {int(first['lr_step'])} epochs; {seeds} seed{'s' * (seeds > 1)})")
+    change = value - r["reproduced"]
+    weighed = {"yes": f"; its change, {change:+.4f}, is beyond seed noise (2 × the larger std, "
+                      f"{2 * max(std, r['reproduced_std']):.4f})",
+               "no": f"; but its change, {change:+.4f}, is within seed noise (2 × the larger std, "
+                     f"{2 * max(std, r['reproduced_std']):.4f})"}.get(noise, "")
     nearness = _nearness(value, r)
     if nearness == "found":
-        return "found", f"training recipe: with {what} the same cell reaches {value:.4f} (reported {r['reported']:.4f})"
+        return "found", (f"training recipe: with {what} the same cell reaches {value:.4f} (reported "
+                         f"{r['reported']:.4f}){weighed}")
     if nearness in ("partly", "past"):
         return "partly", _partly(nearness, "training recipe", f"with {what} the same cell reaches", value, r,
-                                 "with the protocol's")
+                                 "with the protocol's") + weighed
     return "ruled out", (f"the training recipe (with {what} the cell reaches {value:.4f}, "
                          f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f})")
 
