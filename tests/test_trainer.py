@@ -81,26 +81,31 @@ def test_train_loss_monitor_without_validation():
     assert result["best_epoch"] == 1 + losses.index(min(losses))
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path):
-    ds = rule_dataset()
-    full = trainer.train(small_config(epochs=6, loss="bce"), dataset=ds, progress=False)
-    ckpt = tmp_path / "run.pt"
-    # "interrupt" after 3 epochs: a 3-epoch run with the same key is impossible (epochs is in the key), so
-    # stop it by raising from inside the loop once the third checkpoint is written
+def train_until_killed(config, dataset, checkpoint, epochs: int) -> None:
+    """Train ``config`` with per-epoch checkpoints and "kill" it once ``epochs`` checkpoints are written. (A run
+    with fewer epochs has another key, as epochs is in it, so the stop is raised from inside the loop.)"""
     import seqrec.trainer as t
+
     real_save, calls = t.save_checkpoint, []
 
     def save_then_die(path, state):
         real_save(path, state)
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == epochs:
             raise KeyboardInterrupt
     t.save_checkpoint = save_then_die
     try:
         with pytest.raises(KeyboardInterrupt):
-            trainer.train(small_config(epochs=6, loss="bce"), dataset=ds, checkpoint=ckpt, progress=False)
+            trainer.train(config, dataset=dataset, checkpoint=checkpoint, progress=False)
     finally:
         t.save_checkpoint = real_save
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path):
+    ds = rule_dataset()
+    full = trainer.train(small_config(epochs=6, loss="bce"), dataset=ds, progress=False)
+    ckpt = tmp_path / "run.pt"
+    train_until_killed(small_config(epochs=6, loss="bce"), ds, ckpt, epochs=3)
     resumed = trainer.train(small_config(epochs=6, loss="bce"), dataset=ds, checkpoint=ckpt, progress=False)
     assert resumed["metrics"] == full["metrics"]
     assert [p["train_loss"] for p in resumed["curve"]] == [p["train_loss"] for p in full["curve"]]
@@ -112,8 +117,6 @@ def test_step_decay_and_weight_decay_follow_the_config_and_survive_a_resume(tmp_
     """lr_step=2, lr_gamma=0.5: epochs 1-2 train at lr, 3-4 at lr/2, 5 at lr/4 (recorded per epoch in the curve);
     weight decay changes the result; a run interrupted after 3 epochs resumes to the uninterrupted result, its
     schedule included."""
-    import seqrec.trainer as t
-
     ds = rule_dataset(num_users=40)
     cfg = dict(epochs=5, patience=5, loss="bce", lr_step=2, lr_gamma=0.5, weight_decay=1e-3)
     full = trainer.train(small_config(**cfg), dataset=ds, progress=False)
@@ -123,19 +126,7 @@ def test_step_decay_and_weight_decay_follow_the_config_and_survive_a_resume(tmp_
     assert [p["train_loss"] for p in no_decay["curve"]] != [p["train_loss"] for p in full["curve"]]
     assert "lr" not in trainer.train(small_config(epochs=1), dataset=ds, progress=False)["curve"][0]  # constant lr
 
-    real_save, calls = t.save_checkpoint, []
-
-    def save_then_die(path, state):
-        real_save(path, state)
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-    t.save_checkpoint = save_then_die
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            trainer.train(small_config(**cfg), dataset=ds, checkpoint=tmp_path / "run.pt", progress=False)
-    finally:
-        t.save_checkpoint = real_save
+    train_until_killed(small_config(**cfg), ds, tmp_path / "run.pt", epochs=3)
     resumed = trainer.train(small_config(**cfg), dataset=ds, checkpoint=tmp_path / "run.pt", progress=False)
     assert [p["lr"] for p in resumed["curve"]] == [p["lr"] for p in full["curve"]]
     assert resumed["metrics"] == full["metrics"]
