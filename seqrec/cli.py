@@ -62,11 +62,10 @@ def cmd_progress(args) -> int:
         best = "-" if r["best"] is None else f"{r['best']:.4f}"
         of = "" if r["epochs"] is None else f" of {r['epochs']}"
         since = f"{r['bad']} since" + ("" if r["patience"] is None else f", patience {r['patience']}")
-        per_epoch = (r["train_seconds"] + r["eval_seconds"]) / max(r["epoch"], 1)
         left = "" if r["seconds_left"] is None else f", at most {r['seconds_left'] / 3600:.1f} h left"
         print(f"{r['grid']}/{r['run']}: epoch {r['epoch']}{of}, best {best} at epoch {r['best_epoch']} ({since}), "
               f"{r['train_seconds'] / 60:.1f} min of training + {r['eval_seconds'] / 60:.1f} of evaluation "
-              f"({per_epoch:.0f} s per epoch){left}, "
+              f"({r['seconds_per_epoch'] or 0:.0f} s per epoch){left}, "
               f"{'training now' if r['training'] else 'interrupted (the next run resumes it)'}")
     return 0
 

@@ -137,7 +137,8 @@ def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]
     """The cells of ``profile`` interrupted or training now: one dict per per-epoch checkpoint under
     ``<results_dir>/<profile>/.partial/`` with ``grid, run`` (the result file's stem), ``epoch, best_epoch, best``
     (the monitored value), ``bad`` (epochs since the best), ``epochs`` and ``patience`` (the run's limits; None in
-    a checkpoint written before they were saved), ``train_seconds``, ``eval_seconds``, ``seconds_left`` (at most:
+    a checkpoint written before they were saved), ``train_seconds``, ``eval_seconds``, ``seconds_per_epoch`` (both together, per epoch done; None before
+    the first), ``seconds_left`` (at most:
     the remaining epochs at the mean seconds per epoch so far; early stopping may end it sooner; None without
     ``epochs``) and ``training`` (True while a runner holds the cell's lock: training now; False: interrupted, the
     next run resumes it)."""
@@ -152,11 +153,12 @@ def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]
             warnings.warn(f"skipping {path}: {type(exc).__name__}", stacklevel=2)
             continue
         epochs, spent = saved.get("epochs"), state["train_seconds"] + state.get("eval_seconds", 0.0)
-        left = None if epochs is None or not state["epoch"] else (epochs - state["epoch"]) * spent / state["epoch"]
+        per_epoch = spent / state["epoch"] if state["epoch"] else None
+        left = None if epochs is None or per_epoch is None else (epochs - state["epoch"]) * per_epoch
         rows.append({"grid": path.parent.name, "run": path.stem, "epoch": state["epoch"], "best_epoch": state["best_epoch"],
                      "best": state["best"], "bad": state["bad"], "epochs": epochs, "patience": saved.get("patience"),
                      "train_seconds": state["train_seconds"], "eval_seconds": state.get("eval_seconds", 0.0),
-                     "seconds_left": left, "training": held(path.with_suffix(".lock"))})
+                     "seconds_per_epoch": per_epoch, "seconds_left": left, "training": held(path.with_suffix(".lock"))})
     return rows
 
 

@@ -66,3 +66,18 @@ def _cell_rows(r, frame: pd.DataFrame, variant: str | None = None) -> pd.DataFra
 
         sel = sel[sel["variant"].fillna("").astype(str) == (variant or SRGNN_CCE_VARIANT)]
     return sel
+
+
+def _reaches(value: float, r, factor: str, what: str, before: str, ruled: str | None = None,
+             tail: str = "") -> tuple[str, str]:
+    """The outcome and words of a check in which the same cell, changed as ``what`` says (e.g. "with SR-GNN's own
+    recipe (...)"), reaches ``value``: ``("found", ...)``, ``("partly", ...)`` (partly or past, :func:`_partly`) or
+    ``("ruled out", ...)`` by :func:`_nearness`. ``ruled``: the factor's name in a ruled-out sentence (default
+    ``factor``); ``tail``: words appended to a found or partly sentence."""
+    nearness = _nearness(value, r)
+    if nearness == "found":
+        return "found", f"{factor}: {what} the same cell reaches {value:.4f} (reported {r['reported']:.4f}){tail}"
+    if nearness in ("partly", "past"):
+        return "partly", _partly(nearness, factor, f"{what} the same cell reaches", value, r, before) + tail
+    return "ruled out", (f"{ruled or factor} ({what} the cell reaches {value:.4f}, "
+                         f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import data as data_mod
-from .nearness import _cell_rows, _nearness, _partly
+from .nearness import _cell_rows, _reaches
 from .verdicts import _beyond_seed_noise
 
 
@@ -25,14 +25,7 @@ def _pretraining_check(r, runs: pd.DataFrame) -> list[tuple[str, str]]:
         recipe, epochs = str(level).split(", ", 1)
         what = (f"pretrained with the S3-Rec authors' recipe ({recipe}: every prefix a sample, pairwise MIP and SP, "
                 f"summed losses; {epochs}; {seeds} seed{'s' * (seeds > 1)})")
-        nearness = _nearness(value, r)
-        if nearness == "found":
-            out.append(("found", f"pretraining: {what} the same cell reaches {value:.4f} (reported {r['reported']:.4f})"))
-        elif nearness in ("partly", "past"):
-            out.append(("partly", _partly(nearness, "pretraining", f"{what} the same cell reaches", value, r, "with ours")))
-        else:
-            out.append(("ruled out", f"pretraining ({what} the cell reaches {value:.4f}, "
-                                     f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f})"))
+        out.append(_reaches(value, r, "pretraining", what, "with ours"))
     return out
 
 

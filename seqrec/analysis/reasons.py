@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .nearness import _cell_rows, _explains, _nearness, _partly
+from .nearness import _cell_rows, _explains, _nearness, _partly, _reaches
 from .pretraining import _pretraining_check
 from .seen import _seen_scoring_check
 from .verdicts import _beyond_seed_noise
@@ -183,15 +183,8 @@ def _recipe_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
                       f"{2 * max(std, r['reproduced_std']):.4f})",
                "no": f"; but its change, {change:+.4f}, is within seed noise (2 × the larger std, "
                      f"{2 * max(std, r['reproduced_std']):.4f})"}.get(noise, "")
-    nearness = _nearness(value, r)
-    if nearness == "found":
-        return "found", (f"training recipe: with {what} the same cell reaches {value:.4f} (reported "
-                         f"{r['reported']:.4f}){weighed}")
-    if nearness in ("partly", "past"):
-        return "partly", _partly(nearness, "training recipe", f"with {what} the same cell reaches", value, r,
-                                 "with the protocol's") + weighed
-    return "ruled out", (f"the training recipe (with {what} the cell reaches {value:.4f}, "
-                         f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f})")
+    return _reaches(value, r, "training recipe", f"with {what}", "with the protocol's", ruled="the training recipe",
+                    tail=weighed)
 
 
 def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None,
