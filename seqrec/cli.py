@@ -60,6 +60,7 @@ def cmd_progress(args) -> int:
         return 0
     for r in rows:
         best = "-" if r["best"] is None else f"{r['best']:.4f}"
+        best = best if r["monitor"] is None else f"{r['monitor']} {best}"
         of = "" if r["epochs"] is None else f" of {r['epochs']}"
         since = f"{r['bad']} since" + ("" if r["patience"] is None else f", patience {r['patience']}")
         left = "" if r["seconds_left"] is None else f", at most {r['seconds_left'] / 3600:.1f} h left"

@@ -136,7 +136,7 @@ class Store:
 def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     """The cells of ``profile`` interrupted or training now: one dict per per-epoch checkpoint under
     ``<results_dir>/<profile>/.partial/`` with ``grid, run`` (the result file's stem), ``epoch, best_epoch, best``
-    (the monitored value), ``bad`` (epochs since the best), ``epochs`` and ``patience`` (the run's limits; None in
+    (the monitored value), ``monitor`` (its name; None in a checkpoint written before it was saved), ``bad`` (epochs since the best), ``epochs`` and ``patience`` (the run's limits; None in
     a checkpoint written before they were saved), ``train_seconds``, ``eval_seconds``, ``seconds_per_epoch`` (both together, per epoch done; None before
     the first), ``seconds_left`` (at most:
     the remaining epochs at the mean seconds per epoch so far; early stopping may end it sooner; None without
@@ -156,7 +156,7 @@ def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]
         per_epoch = spent / state["epoch"] if state["epoch"] else None
         left = None if epochs is None or per_epoch is None else (epochs - state["epoch"]) * per_epoch
         rows.append({"grid": path.parent.name, "run": path.stem, "epoch": state["epoch"], "best_epoch": state["best_epoch"],
-                     "best": state["best"], "bad": state["bad"], "epochs": epochs, "patience": saved.get("patience"),
+                     "best": state["best"], "monitor": saved.get("monitor"), "bad": state["bad"], "epochs": epochs, "patience": saved.get("patience"),
                      "train_seconds": state["train_seconds"], "eval_seconds": state.get("eval_seconds", 0.0),
                      "seconds_per_epoch": per_epoch, "seconds_left": left, "training": held(path.with_suffix(".lock"))})
     return rows

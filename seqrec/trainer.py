@@ -202,7 +202,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         state["sessions"][-1]["wall_seconds"] = time.perf_counter() - wall0
         if checkpoint:
             save_checkpoint(checkpoint, {"key": config.key(), "epochs": config.epochs, "patience": config.patience,
-                                          "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                          "monitor": config.monitor, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                           "scheduler": scheduler.state_dict() if scheduler is not None else None,
                                           "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
                                           "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,

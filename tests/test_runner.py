@@ -340,14 +340,14 @@ def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch)
     partial = store.partial(one[0].config)
     assert saved[-1] == partial and partial.exists() and store.records() == {}
     progress = runner.partial_progress(tiny / "res", "tinyprof")
-    assert [(p["grid"], p["run"], p["epoch"], p["epochs"], p["patience"], p["training"]) for p in progress] == [
-        ("tinygrid", partial.stem, 2, 5, 5, False)]
+    assert [(p["grid"], p["run"], p["epoch"], p["epochs"], p["patience"], p["monitor"], p["training"]) for p in progress] == [
+        ("tinygrid", partial.stem, 2, 5, 5, one[0].config.monitor, False)]
     per_epoch = (progress[0]["train_seconds"] + progress[0]["eval_seconds"]) / 2
     assert progress[0]["seconds_left"] == pytest.approx(3 * per_epoch)  # 3 epochs left at the mean so far
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert cli.main(["progress", "--profile", "tinyprof", "--results-dir", str(tiny / "res")]) == 0
-    assert out.getvalue().startswith(f"tinygrid/{partial.stem}: epoch 2 of 5, best ")
+    assert out.getvalue().startswith(f"tinygrid/{partial.stem}: epoch 2 of 5, best {one[0].config.monitor} ")
     assert "since, patience 5)" in out.getvalue() and " h left, " in out.getvalue()
     assert out.getvalue().strip().endswith("interrupted (the next run resumes it)")
     from seqrec.locking import file_lock
