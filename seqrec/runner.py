@@ -326,6 +326,26 @@ def _unique_missing(cells, store: Store) -> list:
     return missing
 
 
+def _epochs_done(path: Path) -> int:
+    """Epochs recorded in the per-epoch checkpoint ``path`` (0 if it is missing or unreadable)."""
+    import torch
+
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=False)["state"]["epoch"])
+    except Exception:  # noqa: BLE001  missing, being replaced right now, or a foreign file: no head start
+        return 0
+
+
+def resume_first(missing: list, store: Store) -> list:
+    """``missing`` reordered so that interrupted cells (a per-epoch checkpoint in ``store``) come first, the one
+    with the most epochs done first, so compute already spent turns into stored results soonest; the others keep
+    their grid order."""
+    done = {c.config.key(): _epochs_done(store.partial(c.config)) if store.partial(c.config).exists() else None
+            for c in missing}
+    started = sorted((c for c in missing if done[c.config.key()] is not None), key=lambda c: -done[c.config.key()])
+    return started + [c for c in missing if done[c.config.key()] is None]
+
+
 BUSY, STORED = "busy", "stored"  # what _train_cell returns instead of a record when it did not train the cell
 
 
@@ -362,14 +382,16 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
         raise SeqrecError(f"jobs={jobs} needs the subprocess executor (cells side by side in separate processes), "
                           f"not {executor!r}")
     unique = {c.config.key() for c in cells}
-    missing = _unique_missing(cells, store)
+    missing = resume_first(_unique_missing(cells, store), store)
+    resumed = sum(store.partial(c.config).exists() for c in missing)
     to_run = {c.config.key() for c in missing}
     for cell in cells:  # a run stored by its worker just before the runner was killed keeps no checkpoint
         if cell.config.key() not in to_run:
             store.partial(cell.config).unlink(missing_ok=True)
     counts = {"total": len(unique), "stored": len(unique) - len(missing), "ran": 0, "errors": 0, "busy": 0}
     say = print if progress else (lambda *a, **k: None)
-    say(f"{grid} / {profile}: {len(unique)} runs, {counts['stored']} already stored, {len(missing)} to run "
+    first = f", {resumed} of them interrupted and resumed first" if resumed else ""
+    say(f"{grid} / {profile}: {len(unique)} runs, {counts['stored']} already stored, {len(missing)} to run{first} "
         f"({executor}{f', {jobs} at once' if jobs > 1 else ''}) -> {store.root}", flush=True)
     if not missing:
         return counts

@@ -313,7 +313,24 @@ def test_a_run_stored_by_another_grid_of_the_profile_is_reused(tiny, monkeypatch
     assert elsewhere.records() == {}
 
 
-def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch):
+def test_interrupted_cells_are_resumed_first_most_epochs_first(tiny):
+    """Cells with a per-epoch checkpoint go to the front (most epochs done first); the rest keep the grid order;
+    an unreadable checkpoint still counts as started."""
+    import torch
+
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    cs = runner._unique_missing(experiments.cells("tinygrid", "tinyprof"), store)  # one cell per config
+    assert len(cs) == 4
+    for cell, epoch in ((cs[1], 2), (cs[3], 7)):
+        store.partial(cell.config).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": {"epoch": epoch}}, store.partial(cell.config))
+    store.partial(cs[2].config).write_bytes(b"not a checkpoint")
+    order = runner.resume_first(cs, store)
+    assert [cs.index(c) for c in order] == [3, 1, 2, 0]
+    assert runner.resume_first(cs, runner.Store(tiny / "empty", "tinyprof", "tinygrid")) == cs  # nothing to resume
+
+
+def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch, capsys):
     """A cell killed after 2 of its epochs resumes there on the next run (2 sessions in its provenance) and
     stores the same metrics and curve as an uninterrupted run; its checkpoint is removed once the record lands."""
     import seqrec.trainer as t
@@ -354,7 +371,9 @@ def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch)
 
     with file_lock(partial.with_suffix(".lock")):  # a runner training it now holds its lock
         assert [p["training"] for p in runner.partial_progress(tiny / "res", "tinyprof")] == [True]
-    counts = runner.execute(one + [twin], store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
+    capsys.readouterr()
+    counts = runner.execute(one + [twin], store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=True)
+    assert "1 to run, 1 of them interrupted and resumed first (inprocess)" in capsys.readouterr().out
     assert counts["ran"] == 1 and not partial.exists() and runner.partial_progress(tiny / "res", "tinyprof") == []
     assert store.model(one[0].config).exists()  # the best weights are kept for evaluation-only checks
     assert store.model(one[0].config).parent == tiny / "res" / "tinyprof" / ".models" / "tinygrid"
