@@ -59,6 +59,18 @@ def pretraining_label(cfg: dict) -> str | None:
     return f"{options_recipe(options)}, {epochs} epoch{'s' * (epochs != 1)}"
 
 
+def median_epoch_seconds(run: dict) -> float | None:
+    """The median training seconds of one epoch of ``run``: the median step of its curve's cumulative
+    ``elapsed`` (training time, evaluation excluded). Unlike the total it barely moves when some epochs ran
+    while other work shared the machine. None for a run without a curve."""
+    import statistics
+
+    elapsed = [point["elapsed"] for point in run.get("curve", []) if "elapsed" in point]
+    if not elapsed:
+        return None
+    return statistics.median(b - a for a, b in zip([0.0, *elapsed[:-1]], elapsed))
+
+
 def _run_row(run: dict) -> dict:
     cfg = run["config"]
     row = {k: cfg.get(k, _CONFIG_DEFAULTS.get(k)) for k in RUN_COLUMNS}  # a field added later: its default then
@@ -69,6 +81,7 @@ def _run_row(run: dict) -> dict:
     row.update(profile=run.get("profile"), grid=run.get("grid"), key=run.get("key"),
                epochs_run=run.get("epochs_run"), best_epoch=run.get("best_epoch"),
                train_seconds=run.get("train_seconds"), seconds_per_epoch=run.get("seconds_per_epoch"),
+               median_epoch_seconds=median_epoch_seconds(run),
                peak_memory_mb=prov.get("peak_memory_mb"), device=prov.get("device"), commit=prov.get("commit"),
                path=run.get("path"))
     return row

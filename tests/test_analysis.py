@@ -218,6 +218,26 @@ def test_figure1_points_labels_and_seed_average():
     assert wide.loc["BCE-10", "reported"] == pytest.approx(0.07)
     assert np.isnan(wide.loc["CE", "reproduced"]) and wide.loc["CCE", "reported"] == "not reported"
     assert analysis.side_by_side(pts, "train_seconds").loc["BCE-10", "reproduced"] == pytest.approx(5.0)
+    assert analysis.side_by_side(pts, "paced_seconds").loc["BCE-10", "reproduced"] == pytest.approx(5.0)  # no curves
+    assert analysis.side_by_side(pts, "paced_seconds").loc["BCE-10", "reported"] == pytest.approx(500.0)
+
+
+def test_figure1_paced_time_is_epochs_times_the_median_epoch():
+    """A run whose third epoch shared the CPU (980 s instead of 10): its total is 1020 s, its pace 10 s an epoch,
+    so the plotted time is 5 × 10 = 50 s; a record without a curve keeps its total."""
+    from seqrec import results
+
+    slow = {"curve": [{"epoch": e, "elapsed": t} for e, t in enumerate((10.0, 20.0, 1000.0, 1010.0, 1020.0), 1)]}
+    assert results.median_epoch_seconds(slow) == pytest.approx(10.0)
+    assert results.median_epoch_seconds({"curve": []}) is None
+    f = pd.DataFrame([_run(0.1, metric="full_HIT@10", loss="ce", train_seconds=1020.0, epochs_run=5,
+                           median_epoch_seconds=results.median_epoch_seconds(slow)),
+                      _run(0.2, metric="full_HIT@10", loss="cce", train_seconds=70.0, epochs_run=7,
+                           median_epoch_seconds=None)])
+    pts = analysis.figure1_points(f, pd.DataFrame(columns=["loss", "negatives", "train_seconds", "peak_gpu_mem_mb"]))
+    paced = pts.set_index("label")["paced_seconds"]
+    assert paced["CE"] == pytest.approx(50.0) and paced["CCE"] == pytest.approx(70.0)
+    assert pts.set_index("label").loc["CE", "train_seconds"] == pytest.approx(1020.0)
 
 
 def test_table3_side_by_side():

@@ -23,6 +23,7 @@ from .display import color_verdict, styled, table_or_reason
 from .figure1 import (
     FIGURE1_CELL_METRIC,
     FIGURE1_METRICS,
+    FIGURE1_POINT_COLUMNS,
     figure1_cells,
     figure1_claim,
     figure1_claim_in_words,
@@ -74,7 +75,7 @@ __all__ = [
     "MIN_SHARE_OF_GAP",
     "DESCRIPTORS", "improvement_vs_noise", "negative_pool_overlap", "paired", "seed_summary", "time_curves",
     "cache_path", "cached", "color_verdict", "styled", "table_or_reason", "FIGURE1_CELL_METRIC", "FIGURE1_METRICS",
-    "figure1_cells", "figure1_claim", "figure1_claim_in_words", "figure1_points", "figure1_verdicts",
+    "FIGURE1_POINT_COLUMNS", "figure1_cells", "figure1_claim", "figure1_claim_in_words", "figure1_points", "figure1_verdicts",
     "side_by_side", "verdict_overview", "ANALYSIS_RUNS", "TIDY_COLUMNS", "compute_spent", "grid_frame",
     "planned_cells", "repeated_runs", "replayed_curves", "table2_frame", "gradient_share", "gradient_signal",
     "negative_gradients", "score_loss", "NEGATIVE_LOSSES", "NOT_REPORTED", "PAPER_LOSS", "VERDICTS", "loss_label",
