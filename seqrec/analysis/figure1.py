@@ -16,7 +16,7 @@ def figure1_points(frame: pd.DataFrame, reported: pd.DataFrame, metric: str = "f
     Reproduced points average over seeds. ``train_seconds`` is the measured total; ``paced_seconds`` the epochs
     run × the median training seconds of an epoch (``median_epoch_seconds``), the total the run would have taken
     at its typical pace: on a shared CPU a few epochs that ran beside other work can multiply the total (the
-    x axis of the plot uses it). For the paper's points both are its reported training time."""
+    x axis of the plot uses it). The paper's points have only their reported total (``paced_seconds`` NaN)."""
     rows = []
     if len(frame):
         sel = frame[frame.metric == metric].copy()
@@ -30,7 +30,7 @@ def figure1_points(frame: pd.DataFrame, reported: pd.DataFrame, metric: str = "f
                          "memory_mb": g.peak_memory_mb.mean(), "n_runs": len(g)})
     for _, r in reported.iterrows():
         rows.append({"label": _reported_label(r), "source": "reported", "hit": r.get(metric, np.nan),
-                     "train_seconds": r["train_seconds"], "paced_seconds": r["train_seconds"],
+                     "train_seconds": r["train_seconds"], "paced_seconds": np.nan,
                      "memory_mb": r["peak_gpu_mem_mb"], "n_runs": np.nan})
     return pd.DataFrame(rows, columns=FIGURE1_POINT_COLUMNS)
 
@@ -39,7 +39,7 @@ def side_by_side(points: pd.DataFrame, value: str = "hit") -> pd.DataFrame:
     """Pivot :func:`figure1_points` to one row per loss label, one column per source. A missing reproduced value
     stays NaN (shown as "not run"); a missing reported one is the text "not reported"."""
     wide = points.pivot_table(index="label", columns="source", values=value, aggfunc="first", sort=False)
-    wide = wide.reindex(columns=["reproduced", "reported"])
+    wide = wide.reindex(index=points["label"].unique(), columns=["reproduced", "reported"])  # all-NaN rows kept
     wide["reported"] = wide["reported"].astype(object).where(wide["reported"].notna(), NOT_REPORTED)
     return wide
 
