@@ -136,12 +136,12 @@ class Store:
 def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     """The cells of ``profile`` interrupted or training now: one dict per per-epoch checkpoint under
     ``<results_dir>/<profile>/.partial/`` with ``grid, run`` (the result file's stem), ``epoch, best_epoch, best``
-    (the monitored value), ``monitor`` (its name; None in a checkpoint written before it was saved), ``bad`` (epochs since the best), ``epochs`` and ``patience`` (the run's limits; None in
-    a checkpoint written before they were saved), ``train_seconds``, ``eval_seconds``, ``seconds_per_epoch`` (both together, per epoch done; None before
-    the first), ``seconds_left`` (at most:
-    the remaining epochs at the mean seconds per epoch so far; early stopping may end it sooner; None without
-    ``epochs``) and ``training`` (True while a runner holds the cell's lock: training now; False: interrupted, the
-    next run resumes it)."""
+    (the monitored value), ``monitor`` (its name), ``bad`` (epochs since the best), ``epochs`` and ``patience``
+    (the run's limits; ``monitor``, ``epochs`` and ``patience`` are None in a checkpoint written before they were
+    saved), ``train_seconds``, ``eval_seconds``, ``seconds_per_epoch`` (both together, per epoch done; None before
+    the first), ``seconds_left`` (at most: the remaining epochs at the mean seconds per epoch so far; early
+    stopping may end it sooner; None without ``epochs``) and ``training`` (True while a runner holds the cell's
+    lock: training now; False: interrupted, the next run resumes it)."""
     import torch
 
     rows = []
@@ -156,7 +156,8 @@ def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]
         per_epoch = spent / state["epoch"] if state["epoch"] else None
         left = None if epochs is None or per_epoch is None else (epochs - state["epoch"]) * per_epoch
         rows.append({"grid": path.parent.name, "run": path.stem, "epoch": state["epoch"], "best_epoch": state["best_epoch"],
-                     "best": state["best"], "monitor": saved.get("monitor"), "bad": state["bad"], "epochs": epochs, "patience": saved.get("patience"),
+                     "best": state["best"], "monitor": saved.get("monitor"), "bad": state["bad"], "epochs": epochs,
+                     "patience": saved.get("patience"),
                      "train_seconds": state["train_seconds"], "eval_seconds": state.get("eval_seconds", 0.0),
                      "seconds_per_epoch": per_epoch, "seconds_left": left, "training": held(path.with_suffix(".lock"))})
     return rows
@@ -327,12 +328,12 @@ def _unique_missing(cells, store: Store) -> list:
 
 
 def _epochs_done(path: Path) -> int:
-    """Epochs recorded in the per-epoch checkpoint ``path`` (0 if it is missing or unreadable)."""
+    """Epochs recorded in the per-epoch checkpoint ``path`` (0 if it is unreadable)."""
     import torch
 
     try:
         return int(torch.load(path, map_location="cpu", weights_only=False)["state"]["epoch"])
-    except Exception:  # noqa: BLE001  missing, being replaced right now, or a foreign file: no head start
+    except Exception:  # noqa: BLE001  being replaced right now, or a foreign file: no head start
         return 0
 
 
