@@ -259,10 +259,12 @@ def test_time_curves_from_stored_results(tmp_path):
     cfg = TrainConfig(loss="bce", num_negatives=10).to_dict()
     run = {"config": cfg, "metrics": {"full_HIT@10": 0.1}, "provenance": {},
            "curve": [{"epoch": 1, "train_loss": 1.0, "elapsed": 2.0, "valid_NDCG@10": 0.01},
-                     {"epoch": 2, "train_loss": 0.9, "elapsed": 4.5, "valid_NDCG@10": 0.02}]}
+                     {"epoch": 2, "train_loss": 0.9, "elapsed": 4.5, "valid_NDCG@10": 0.02},
+                     {"epoch": 3, "train_loss": 0.8, "elapsed": 40.0, "valid_NDCG@10": 0.03}]}  # a shared epoch
     path = results.save(run, tmp_path / "r.json")
     out = analysis.time_curves(pd.DataFrame({"path": [str(path), str(path)]}))
-    assert list(out.elapsed) == [2.0, 4.5] and list(out.value) == [0.01, 0.02] and set(out.label) == {"BCE-10"}
+    assert list(out.elapsed) == [2.0, 4.5, 40.0] and list(out.value) == [0.01, 0.02, 0.03]
+    assert list(out.paced) == [2.5, 5.0, 7.5] and set(out.label) == {"BCE-10"}  # steps 2, 2.5, 35.5: median 2.5
     assert analysis.time_curves(pd.DataFrame(columns=["path"])).empty
 
 

@@ -82,8 +82,10 @@ def improvement_vs_noise(summary: pd.DataFrame) -> pd.DataFrame:
 
 def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10", with_model: bool = False) -> pd.DataFrame:
     """Per-epoch ``quantity`` against cumulative training time from the stored curves of the runs in a tidy
-    ``frame`` (its ``path`` column). Columns: ``label, seed, epoch, elapsed, value``; the label names the loss
-    (and the model and dataset, with ``with_model``)."""
+    ``frame`` (its ``path`` column). Columns: ``label, seed, epoch, elapsed, paced, value``: ``elapsed`` as
+    measured, ``paced`` = epoch × the run's median epoch (:func:`seqrec.results.median_epoch_seconds`), the time
+    axis without the epochs that ran beside other work on a shared machine; the label names the loss (and the
+    model and dataset, with ``with_model``)."""
     from .. import results
 
     paths = [p for p in frame["path"].dropna().unique()] if len(frame) else []
@@ -94,8 +96,9 @@ def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10", with_model
         label = loss_label(cfg["loss"], cfg.get("num_negatives"), cfg.get("mask_prob"))
         if with_model:
             label = f"{cfg['model']} {label} on {cfg['data']}"
+        pace = results.median_epoch_seconds(run)
         for point in run.get("curve", []):
             if quantity in point and "elapsed" in point:
                 rows.append({"label": label, "seed": cfg.get("seed"), "epoch": point["epoch"],
-                             "elapsed": point["elapsed"], "value": point[quantity]})
-    return pd.DataFrame(rows, columns=["label", "seed", "epoch", "elapsed", "value"])
+                             "elapsed": point["elapsed"], "paced": point["epoch"] * pace, "value": point[quantity]})
+    return pd.DataFrame(rows, columns=["label", "seed", "epoch", "elapsed", "paced", "value"])
