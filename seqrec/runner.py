@@ -133,6 +133,18 @@ class Store:
         return pd.concat(frames, ignore_index=True)
 
 
+def _read_partial(path: Path) -> dict | None:
+    """The per-epoch checkpoint at ``path`` (its ``state`` holds the training state), or None when it cannot be
+    read: being replaced right now, or a foreign file."""
+    import torch
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001
+        return None
+    return saved if isinstance(saved, dict) and "epoch" in saved.get("state", {}) else None
+
+
 def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     """The cells of ``profile`` interrupted or training now: one dict per per-epoch checkpoint under
     ``<results_dir>/<profile>/.partial/`` with ``grid, run`` (the result file's stem), ``epoch, best_epoch, best``
@@ -142,16 +154,13 @@ def partial_progress(results_dir: str | os.PathLike, profile: str) -> list[dict]
     the first), ``seconds_left`` (at most: the remaining epochs at the mean seconds per epoch so far; early
     stopping may end it sooner; None without ``epochs``) and ``training`` (True while a runner holds the cell's
     lock: training now; False: interrupted, the next run resumes it)."""
-    import torch
-
     rows = []
     for path in sorted((Path(results_dir) / profile / ".partial").glob("*/*.pt")):
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=False)
-            state = saved["state"]
-        except Exception as exc:  # noqa: BLE001  a checkpoint being replaced right now, or a foreign file
-            warnings.warn(f"skipping {path}: {type(exc).__name__}", stacklevel=2)
+        saved = _read_partial(path)
+        if saved is None:
+            warnings.warn(f"skipping {path}: not a readable checkpoint", stacklevel=2)
             continue
+        state = saved["state"]
         epochs, spent = saved.get("epochs"), state["train_seconds"] + state.get("eval_seconds", 0.0)
         per_epoch = spent / state["epoch"] if state["epoch"] else None
         left = None if epochs is None or per_epoch is None else (epochs - state["epoch"]) * per_epoch
@@ -327,22 +336,18 @@ def _unique_missing(cells, store: Store) -> list:
     return missing
 
 
-def _epochs_done(path: Path) -> int:
-    """Epochs recorded in the per-epoch checkpoint ``path`` (0 if it is unreadable)."""
-    import torch
-
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=False)["state"]["epoch"])
-    except Exception:  # noqa: BLE001  being replaced right now, or a foreign file: no head start
-        return 0
-
-
 def resume_first(missing: list, store: Store) -> list:
     """``missing`` reordered so that interrupted cells (a per-epoch checkpoint in ``store``) come first, the one
     with the most epochs done first, so compute already spent turns into stored results soonest; the others keep
     their grid order."""
-    done = {c.config.key(): _epochs_done(store.partial(c.config)) if store.partial(c.config).exists() else None
-            for c in missing}
+    def epochs_done(cell) -> int | None:  # None: no checkpoint; one that cannot be read still goes first, at 0
+        path = store.partial(cell.config)
+        if not path.exists():
+            return None
+        saved = _read_partial(path)
+        return saved["state"]["epoch"] if saved else 0
+
+    done = {c.config.key(): epochs_done(c) for c in missing}
     started = sorted((c for c in missing if done[c.config.key()] is not None), key=lambda c: -done[c.config.key()])
     return started + [c for c in missing if done[c.config.key()] is None]
 

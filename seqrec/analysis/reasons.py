@@ -178,11 +178,11 @@ def _recipe_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
     first = p.iloc[0]
     what = (f"{r['model']}'s own recipe (Adam with L2 {first['weight_decay']:g}, the learning rate times "
             f"{first['lr_gamma']:g} every {int(first['lr_step'])} epochs; {seeds} seed{'s' * (seeds > 1)})")
-    change = value - r["reproduced"]
-    weighed = {"yes": f"; its change, {change:+.4f}, is beyond seed noise (2 × the larger std, "
-                      f"{2 * max(std, r['reproduced_std']):.4f})",
-               "no": f"; but its change, {change:+.4f}, is within seed noise (2 × the larger std, "
-                     f"{2 * max(std, r['reproduced_std']):.4f})"}.get(noise, "")
+    weighed = ""
+    if noise in ("yes", "no"):  # both sides have seeds
+        weighed = (f"; {'its' if noise == 'yes' else 'but its'} change, {value - r['reproduced']:+.4f}, is "
+                   f"{'beyond' if noise == 'yes' else 'within'} seed noise (2 × the larger std, "
+                   f"{2 * max(std, r['reproduced_std']):.4f})")
     return _reaches(value, r, "training recipe", f"with {what}", "with the protocol's", ruled="the training recipe",
                     tail=weighed)
 
