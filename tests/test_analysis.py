@@ -367,11 +367,49 @@ def test_overfit_after_best_by_hand():
     assert analysis.overfit_after_best(_curve([0.1, 0.2, 0.1], [9, 8, 7]), "valid_HIT@10") is None
 
 
-def _stored_curve(tmp_path, name, valid, train) -> str:
+def test_levelled_off_by_hand():
+    # 12 epochs, best 0.30 at epoch 8, patience 2; the second half starts at epoch 6
+    # (the first epoch >= 12 / 2), where the best so far was 0.28: a rise of 0.02 over epochs 6..12, 1/300 per
+    # epoch; 8 more epochs to a budget of 20 gain 8/300 = 0.02667, 8.9 % of 0.30
+    valid = [0.10, 0.20, 0.25, 0.27, 0.28, 0.275, 0.29, 0.30, 0.29, 0.295, 0.30, 0.299]
+    o = analysis.levelled_off(_curve(valid, range(12, 0, -1)), "valid_NDCG@20", max_epochs=20, patience=2)
+    assert (o["from_epoch"], o["last_epoch"], o["best_epoch"]) == (6, 12, 8)
+    assert o["rise"] == pytest.approx(0.30 / 0.28 - 1)
+    assert o["gain"] == pytest.approx(0.02 / 6 * 8 / 0.30)
+    # at the epoch budget already: nothing left to gain
+    assert analysis.levelled_off(_curve(valid, range(12, 0, -1)), "valid_NDCG@20", 12, patience=2)["gain"] == 0
+    # the second half must reach `patience` epochs before the best: with patience 3 it measures only the plateau
+    assert analysis.levelled_off(_curve(valid, range(12, 0, -1)), "valid_NDCG@20", 20, patience=3) is None
+    assert analysis.levelled_off(_curve(valid, range(12, 0, -1)), "valid_HIT@10", 20, patience=2) is None
+
+
+def _stored_curve(tmp_path, name, valid, train, **config) -> str:
     path = tmp_path / f"{name}.json"
-    results.save({"config": {"monitor": "valid_NDCG@20"}, "metrics": {}, "provenance": {},
+    results.save({"config": {"monitor": "valid_NDCG@20", **config}, "metrics": {}, "provenance": {},
                   "curve": _curve(valid, train)}, path)
     return str(path)
+
+
+def test_early_stopping_ruled_out_when_a_plateau_could_not_close_the_gap(tmp_path):
+    # the curve of test_levelled_off_by_hand: at its pace the best gains 8.9 % by epoch 20
+    valid = [0.10, 0.20, 0.25, 0.27, 0.28, 0.275, 0.29, 0.30, 0.29, 0.295, 0.30, 0.299]
+    level = _stored_curve(tmp_path, "level", valid, range(12, 0, -1), epochs=20, patience=2)
+    c = pd.DataFrame([_cell("Toys", "GRU4Rec", "improved", "CCE", "NDCG@10", 0.0500, 0.0300),   # needs +67 %
+                      _cell("Beauty", "GRU4Rec", "improved", "CCE", "NDCG@10", 0.0354, 0.0307)])  # needs +15 %
+    c["verdict"] = ["worse", "worse"]
+    c["rel_diff"] = (c.reproduced - c.reported) / c.reported
+    frame = pd.DataFrame([
+        _run(0.0300, data="Toys", model="gru4rec", paper_model="GRU4Rec", loss="cce", loss_kind="improved", path=level),
+        _run(0.0307, data="Beauty", model="gru4rec", paper_model="GRU4Rec", loss="cce", loss_kind="improved", path=level),
+    ])
+    r = analysis.discrepancy_reasons(c, pd.DataFrame(), frame)
+    # 0.0300 x 1.0889 = 0.0327, -35 % from 0.0500: a longer patience could not have closed it
+    assert r[0] == ("not explained by early stopping (the run had levelled off: its best valid NDCG@20 rose 7% from "
+                    "epoch 6 to 12, where training stopped; at that pace until the protocol's 20 epochs it would gain "
+                    "9% more, and the cell, rising in step, reach about 0.0327, -35% from the reported 0.0500)")
+    # 0.0307 x 1.0889 = 0.0334, within 10 % of 0.0354: still open
+    assert r[1].startswith("not ruled out: early stopping (valid NDCG@20 at epoch 12, where training stopped, was 0% "
+                           "below its peak at epoch 8")
 
 
 def test_discrepancy_reasons_read_curves_and_directions(tmp_path):

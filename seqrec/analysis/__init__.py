@@ -47,7 +47,7 @@ from .labels import NEGATIVE_LOSSES, NOT_REPORTED, PAPER_LOSS, VERDICTS, loss_la
 from .nearness import MIN_SHARE_OF_GAP
 from .lengths import length_bins, metric_by_length, ranks_by_length
 from .pretraining import pretraining_claim, pretraining_comparison, pretraining_samples
-from .reasons import after_best, discrepancies, discrepancy_reasons, overfit_after_best, recipe_comparison
+from .reasons import after_best, discrepancies, discrepancy_reasons, levelled_off, overfit_after_best, recipe_comparison
 from .seen import SEEN_SCORING_METRICS, seen_scoring, seen_scoring_checks
 from .table3 import (
     CLAIM3_METRICS,
@@ -81,7 +81,8 @@ __all__ = [
     "negative_gradients", "score_loss", "NEGATIVE_LOSSES", "NOT_REPORTED", "PAPER_LOSS", "VERDICTS", "loss_label",
     "profile_banner", "length_bins", "metric_by_length", "ranks_by_length", "pretraining_claim",
     "pretraining_comparison", "pretraining_samples", "after_best", "discrepancies", "discrepancy_reasons",
-    "overfit_after_best", "recipe_comparison", "SEEN_SCORING_METRICS", "seen_scoring", "seen_scoring_checks", "CLAIM3_METRICS",
+    "overfit_after_best", "levelled_off", "recipe_comparison", "SEEN_SCORING_METRICS", "seen_scoring",
+    "seen_scoring_checks", "CLAIM3_METRICS",
     "SAMPLER_SYSTEMS", "TABLE3_METRICS", "sampler_check", "table3_against_table2", "table3_claim",
     "table3_side_by_side", "CLAIM_VERDICTS", "PENDING", "claim_counts", "claims", "claims_in_words",
     "not_run_reasons", "srgnn_variants", "srgnn_variants_in_words", "table2_layout", "verdict_counts",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .nearness import _cell_rows, _explains, _nearness, _partly, _reaches
+from .nearness import _cell_rows, _explains, _nearness, _partly, _reaches, _within_tolerance
 from .pretraining import _pretraining_check
 from .seen import _seen_scoring_check
 from .verdicts import _beyond_seed_noise
@@ -39,6 +39,28 @@ def _overfit(o: dict | None, min_drop: float = 0.05) -> bool:
     return o is not None and o["best_epoch"] != o["last_epoch"] and o["drop"] >= min_drop and o["train_drop"] > 0
 
 
+def levelled_off(curve: list[dict], monitor: str, max_epochs: int, patience: int = 10) -> dict | None:
+    """How far a curve that ended on a plateau could still have climbed: the best ``monitor`` so far rose by
+    ``rise`` (relative) over the run's second half, epochs ``from_epoch`` to ``last_epoch``; kept up at that pace
+    until ``max_epochs`` (the epoch budget), the best would gain ``gain`` more (relative). For a curve that keeps
+    flattening this is an upper bound. Returns ``{"from_epoch", "last_epoch", "best_epoch", "rise", "gain"}``, or
+    None when the second half does not reach at least ``patience`` epochs before the best epoch (it would measure
+    only the plateau after the peak, which early stopping guarantees, not the climb) or the curve lacks the
+    monitor or a positive best."""
+    points = [c for c in curve if monitor in c]
+    if len(points) < 2:
+        return None
+    last = points[-1]["epoch"]
+    from_epoch = min(c["epoch"] for c in points if c["epoch"] >= last / 2)
+    best = max(points, key=lambda c: c[monitor])  # the first of equal maxima, as early stopping keeps it
+    start = max(c[monitor] for c in points if c["epoch"] <= from_epoch)
+    if best[monitor] <= 0 or start <= 0 or best["epoch"] - from_epoch < patience or last == from_epoch:
+        return None
+    pace = (best[monitor] - start) / (last - from_epoch)
+    return {"from_epoch": from_epoch, "last_epoch": last, "best_epoch": best["epoch"],
+            "rise": best[monitor] / start - 1, "gain": pace * max(0, max_epochs - last) / best[monitor]}
+
+
 def _variant_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     """SR-GNN with CCE: the cell reads the ``authors`` variant (positions see later items while training);
     ``("found", why)`` when the ``causal`` variant of the same cell lands within the tolerance of the reported
@@ -64,8 +86,10 @@ def _variant_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
 def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     """Early stopping judged from the stored curves of the cell's runs: ``("ruled out", why)`` when every run
     overfit after its best epoch (:func:`overfit_after_best`: a longer patience would only have kept the same
-    peak), ``("open", why)`` when some run did not (a longer patience might have gone further), None when no
-    usable curve is stored."""
+    peak) or had levelled off so far that, climbing on at its second half's pace until the epoch budget
+    (:func:`levelled_off`), the cell would still stay outside the tolerance below the reported value; ``("open",
+    why)`` when some run did neither (a longer patience might have gone further), None when no usable curve is
+    stored."""
     from .. import results
 
     sel = _cell_rows(r, frame)
@@ -77,11 +101,28 @@ def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     if None in stats:
         return None
     name = runs[0]["config"]["monitor"].replace("_", " ", 1)
-    for o in stats:
-        if not _overfit(o):
+    plateaus = []
+    for run, o in zip(runs, stats):
+        if _overfit(o):
+            continue
+        config = run["config"]
+        level = levelled_off(run["curve"], config["monitor"], config["epochs"], config.get("patience", 10)) \
+            if "epochs" in config else None
+        ceiling = r["reproduced"] * (1 + level["gain"]) if level else None
+        if ceiling is None or ceiling >= r["reported"] or _within_tolerance(ceiling, r):
             return ("open", f"early stopping ({name} at epoch {o['last_epoch']}, where training stopped, was "
                             f"{o['drop']:.0%} below its peak at epoch {o['best_epoch']}, without the signature of "
                             f"overfitting; a run with a longer patience would settle it)")
+        plateaus.append((config, level, ceiling))
+    if plateaus:
+        config, level, ceiling = plateaus[0]
+        more = f"; each of the other {len(runs) - 1} seeds overfit or fell short too" if len(runs) > 1 else ""
+        return ("ruled out", f"early stopping (the run had levelled off: its best {name} rose "
+                             f"{level['rise']:.0%} from epoch {level['from_epoch']} to {level['last_epoch']}, where "
+                             f"training stopped; at that pace until the protocol's {config['epochs']} epochs it "
+                             f"would gain {level['gain']:.0%} more, and the cell, rising in step, reach about "
+                             f"{ceiling:.4f}, {ceiling / r['reported'] - 1:+.0%} from the reported "
+                             f"{r['reported']:.4f}{more})")
     o = stats[0]
     more = f" (and in the other {len(runs) - 1} seeds)" if len(runs) > 1 else ""
     return ("ruled out", f"early stopping (the run overfit: {name} peaked at epoch {o['best_epoch']} and was "
@@ -197,7 +238,9 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
       land within the tolerance of the reported value? Without such a run, for a *worse* cell, with ``frame`` = the
       tidy Table 2 frame whose ``path`` column leads to the stored curves: did every run of the cell overfit after
       its best epoch (:func:`overfit_after_best`: a longer patience could only have kept the same peak; ruled
-      out), or did one end on a plateau near its peak (not ruled out)?
+      out), or level off so far that its second half's pace, kept up until the epoch budget, would still leave
+      the cell outside the tolerance (:func:`levelled_off`; ruled out), or did one end on a plateau near its peak
+      that could still climb that far (not ruled out)?
     - *variant* (SR-GNN with CCE, which reads the authors' variant): does the ``causal`` variant of the same cell,
       stored in ``frame``, land within the tolerance of the reported value (or at least nearer than the cell, or past
       the reported value from the cell's side: partly)?
