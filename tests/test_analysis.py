@@ -698,6 +698,28 @@ def test_figure1_cells_and_verdicts():
     assert v.loc["MLM (mask 0.2)", "HIT@10 reported"] == pytest.approx(0.060)
 
 
+def test_figure1_reasons_read_the_papers_own_numbers():
+    c = _figure1_compared()
+    r = analysis.figure1_reasons(c)
+    assert r["BCE-1"] == "" and r["CCE"] == "" and r["BCE-10"] == ""  # reproduced, reproduced, not run
+    # BPR-10: ours 0.02 against 0.0165 (+21 %); the paper's log has sampled HIT@10 0.0139 < full 0.0165 and sampled
+    # NDCG@10 0.0043 < full 0.0075 (impossible for one set of scores), and 0.0139 < 0.10, random scores' HIT@10
+    assert r["BPR-10"] == ("the reported point is not a consistent evaluation of one trained model: the paper's own "
+                           "numbers for this point are inconsistent (sampled HIT@10 0.0139 < full 0.0165; sampled "
+                           "NDCG@10 0.0043 < full 0.0075): one set of scores cannot rank a target lower among 100 "
+                           "candidates than among all items; its reported sampled HIT@10, 0.0139, is below what random "
+                           "scores give (0.10: 10 of the 100 candidates); so the gap is no evidence about the loss")
+    # CE: better (0.10 vs 0.0516) but the paper's numbers are consistent (sampled 0.56) and above chance
+    assert r["CE"].startswith("not investigated")
+    # below chance alone (sampled 0.09 >= full 0.0516), and with our sampled HIT@10 stored
+    sampled = c.index[(c.loss == "CE") & (c.metric == "sampled_HIT@10")]
+    c.loc[sampled, "reported"], c.loc[sampled, "reproduced"] = 0.09, 0.3
+    assert analysis.figure1_reasons(c)["CE"] == (
+        "the reported point is not a consistent evaluation of one trained model: its reported sampled HIT@10, 0.0900, "
+        "is below what random scores give (0.10: 10 of the 100 candidates); our run's sampled HIT@10 is 0.3000; so the "
+        "gap is no evidence about the loss")
+
+
 def test_figure1_claim_and_words():
     claim = analysis.figure1_claim(_figure1_compared())
     hit = claim[claim.metric == "HIT@10"].set_index("other loss")

@@ -86,6 +86,51 @@ def figure1_verdicts(compared: pd.DataFrame, reasons: pd.Series | None = None) -
     return pd.DataFrame(rows).set_index("label")
 
 
+def figure1_reasons(compared: pd.DataFrame) -> pd.Series:
+    """For each Figure 1 loss configuration (index: the paper's label) whose HIT@10 or NDCG@10 is off by more than
+    the tolerance, what the paper's own numbers for that point say; "" for the others. ``compared``:
+    ``seqrec.paper.compare(..., "figure1")``, which carries every metric the authors' log reports. Checked:
+
+    - *inconsistent*: a reported sampled metric (the target among itself and 99 negatives) below the same
+      reported full-ranking metric. One set of scores cannot give that: a target in the top k of all items is in
+      the top k of any 100 that hold it, so per user the sampled rank is at most the full rank.
+    - *below chance*: a reported sampled HIT@10 below that of random scores, 10 of the 100 candidates (0.10).
+
+    Either says the reported point is not a consistent evaluation of one trained model, so its gap to ours is no
+    evidence about the loss. With neither, "not investigated"."""
+    from ..data import NUM_SAMPLED_NEGATIVES
+
+    chance = 10 / (NUM_SAMPLED_NEGATIVES + 1)
+    labelled = _figure1_labelled(compared)
+    out = {}
+    for label, g in labelled.groupby("label", sort=False):
+        cells = g.set_index("metric")
+        off = [m for m in FIGURE1_METRICS if m in cells.index and cells.loc[m, "verdict"] in ("better", "worse")]
+        if not off:
+            out[label] = ""
+            continue
+        reported = cells["reported"]
+        found = []
+        below = [f"sampled {FIGURE1_METRICS[m]} {reported[s]:.4f} < full {reported[m]:.4f}"
+                 for m in FIGURE1_METRICS for s in [m.replace("full_", "sampled_")]
+                 if m in reported and s in reported and not pd.isna(reported[s]) and reported[s] < reported[m]]
+        if below:
+            found.append(f"the paper's own numbers for this point are inconsistent ({'; '.join(below)}): one set of "
+                         f"scores cannot rank a target lower among 100 candidates than among all items")
+        sampled = reported.get("sampled_HIT@10", np.nan)
+        if not pd.isna(sampled) and sampled < chance:
+            found.append(f"its reported sampled HIT@10, {sampled:.4f}, is below what random scores give ({chance:.2f}: "
+                         f"10 of the {NUM_SAMPLED_NEGATIVES + 1} candidates)")
+        ours = cells["reproduced"].get("sampled_HIT@10", np.nan)
+        if found and not pd.isna(ours):
+            found.append(f"our run's sampled HIT@10 is {ours:.4f}")
+        out[label] = ("the reported point is not a consistent evaluation of one trained model: " + "; ".join(found)
+                      + "; so the gap is no evidence about the loss" if found else
+                      "not investigated: the paper's numbers for this point are consistent and no stored run "
+                      "isolates a cause")
+    return pd.Series(out, name="likely reason", dtype=object)
+
+
 def figure1_claim(compared: pd.DataFrame) -> pd.DataFrame:
     """The paper's Figure 1 claim, "CCE is the most accurate loss of the family", tested on our runs: one row per
     other loss configuration and metric of :data:`FIGURE1_METRICS` the paper reports, with the reported values of
