@@ -110,24 +110,28 @@ def figure1_reasons(compared: pd.DataFrame) -> pd.Series:
             out[label] = ""
             continue
         reported = cells["reported"]
+        below = []
+        for full, name in FIGURE1_METRICS.items():
+            sampled = reported.get(full.replace("full_", "sampled_"), np.nan)
+            if full in reported and not pd.isna(sampled) and sampled < reported[full]:
+                below.append(f"sampled {name} {sampled:.4f} < full {reported[full]:.4f}")
         found = []
-        below = [f"sampled {FIGURE1_METRICS[m]} {reported[s]:.4f} < full {reported[m]:.4f}"
-                 for m in FIGURE1_METRICS for s in [m.replace("full_", "sampled_")]
-                 if m in reported and s in reported and not pd.isna(reported[s]) and reported[s] < reported[m]]
         if below:
             found.append(f"the paper's own numbers for this point are inconsistent ({'; '.join(below)}): one set of "
                          f"scores cannot rank a target lower among 100 candidates than among all items")
-        sampled = reported.get("sampled_HIT@10", np.nan)
-        if not pd.isna(sampled) and sampled < chance:
-            found.append(f"its reported sampled HIT@10, {sampled:.4f}, is below what random scores give ({chance:.2f}: "
-                         f"10 of the {NUM_SAMPLED_NEGATIVES + 1} candidates)")
+        reported_sampled_hit = reported.get("sampled_HIT@10", np.nan)
+        if not pd.isna(reported_sampled_hit) and reported_sampled_hit < chance:
+            found.append(f"its reported sampled HIT@10, {reported_sampled_hit:.4f}, is below what random scores give "
+                         f"({chance:.2f}: 10 of the {NUM_SAMPLED_NEGATIVES + 1} candidates)")
         ours = cells["reproduced"].get("sampled_HIT@10", np.nan)
         if found and not pd.isna(ours):
             found.append(f"our run's sampled HIT@10 is {ours:.4f}")
-        out[label] = ("the reported point is not a consistent evaluation of one trained model: " + "; ".join(found)
-                      + "; so the gap is no evidence about the loss" if found else
-                      "not investigated: the paper's numbers for this point are consistent and no stored run "
-                      "isolates a cause")
+        if found:
+            out[label] = ("the reported point is not a consistent evaluation of one trained model: "
+                          + "; ".join(found) + "; so the gap is no evidence about the loss")
+        else:
+            out[label] = ("not investigated: the paper's numbers for this point are consistent and no stored run "
+                          "isolates a cause")
     return pd.Series(out, name="likely reason", dtype=object)
 
 
