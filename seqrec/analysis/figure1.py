@@ -100,7 +100,8 @@ def figure1_reasons(compared: pd.DataFrame) -> pd.Series:
     evidence about the loss. With neither, "not investigated"."""
     from ..data import NUM_SAMPLED_NEGATIVES
 
-    chance = 10 / (NUM_SAMPLED_NEGATIVES + 1)
+    candidates = NUM_SAMPLED_NEGATIVES + 1  # the target and its sampled negatives
+    chance = 10 / candidates
     labelled = _figure1_labelled(compared)
     out = {}
     for label, g in labelled.groupby("label", sort=False):
@@ -118,11 +119,11 @@ def figure1_reasons(compared: pd.DataFrame) -> pd.Series:
         found = []
         if below:
             found.append(f"the paper's own numbers for this point are inconsistent ({'; '.join(below)}): one set of "
-                         f"scores cannot rank a target lower among 100 candidates than among all items")
+                         f"scores cannot rank a target lower among {candidates} candidates than among all items")
         reported_sampled_hit = reported.get("sampled_HIT@10", np.nan)
         if not pd.isna(reported_sampled_hit) and reported_sampled_hit < chance:
             found.append(f"its reported sampled HIT@10, {reported_sampled_hit:.4f}, is below what random scores give "
-                         f"({chance:.2f}: 10 of the {NUM_SAMPLED_NEGATIVES + 1} candidates)")
+                         f"({chance:.2f}: 10 of the {candidates} candidates)")
         ours = cells["reproduced"].get("sampled_HIT@10", np.nan)
         if found and not pd.isna(ours):
             found.append(f"our run's sampled HIT@10 is {ours:.4f}")
