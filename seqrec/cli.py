@@ -100,6 +100,21 @@ def cmd_data_stats(args) -> int:
     return 0
 
 
+def cmd_data_popularity(args) -> int:
+    import pandas as pd
+
+    from . import baselines
+
+    names = args.names or list(data_mod.DATASETS)
+    rows = {}
+    for name in names:
+        loaded = data_mod.load(name)
+        rows[loaded.name] = baselines.popularity_metrics(loaded, seed=args.seed, max_len=args.max_len)
+    table = pd.DataFrame(rows).T[[f"{p}{m}@10" for p in ("full_", "sampled_") for m in ("HIT", "NDCG")]]
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
 def cmd_data_import(args) -> int:
     out = args.out or str(Path(args.log).with_suffix(".txt").name)
     info = data_mod.import_log(args.log, out, user=args.user, item=args.item, time=args.time, sep=args.sep,
@@ -189,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats = dsub.add_parser("stats", help="users, items, interactions, mean length, density")
     stats.add_argument("names", nargs="*", help="dataset names or .txt paths (default: the paper's five)")
     stats.set_defaults(func=cmd_data_stats)
+    pop = dsub.add_parser("popularity", help="test HIT@10 and NDCG@10 of ranking by item popularity, no model (the floor)")
+    pop.add_argument("names", nargs="*", help="dataset names or .txt paths (default: the paper's five)")
+    pop.add_argument("--seed", type=int, default=42, help="seed of the sampled negatives (default: 42)")
+    pop.add_argument("--max-len", type=int, default=50, help="sequence length of the split (default: 50)")
+    pop.set_defaults(func=cmd_data_popularity)
     imp = dsub.add_parser("import", help="turn an interaction log (CSV) into the S3-Rec format with 5-core filtering")
     imp.add_argument("log", help="the interaction log, a delimited text file with a header line")
     imp.add_argument("--user", required=True, help="user column")

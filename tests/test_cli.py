@@ -55,6 +55,15 @@ def test_help_explains_every_option():
     assert text.count("(default: 0.001)") == 1 and "(default: 42) (default" not in text  # each default said once
 
 
+def test_data_popularity_prints_the_hand_ranked_floor(tmp_path, capsys):
+    toy = tmp_path / "toy.txt"  # tests/test_baselines.py's four users: popularity ranks their targets 0, 2, 0, 1
+    toy.write_text("1 1 2 3 4\n2 1 2 4 5\n3 2 3 6 1\n4 1 3 4 6\n")
+    assert main(["data", "popularity", str(toy)]) == 0
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("toy"))
+    ndcg = (1 + 1 / 2 + 1 + 1 / 1.5849625007211562) / 4  # 1 / log2(rank + 2) for ranks 0, 2, 0, 1
+    assert row[1:3] == ["1.0000", f"{ndcg:.4f}"]  # full HIT@10, full NDCG@10
+
+
 def test_data_stats(real_data_dir, capsys):
     assert main(["data", "stats", "LastFM"]) == 0
     out = capsys.readouterr().out
