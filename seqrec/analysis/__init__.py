@@ -19,16 +19,18 @@ One module per job, each re-exported here (``from seqrec import analysis; analys
 from .. import data as data_mod  # noqa: F401  (tests patch data_mod.load)
 from .ablations import DESCRIPTORS, improvement_vs_noise, negative_pool_overlap, paired, seed_summary, time_curves
 from .cache import cache_path, cached
-from .display import color_verdict, styled, table_or_reason
+from .display import WRAP_LABEL_CHARS, WRAP_LABEL_STYLE, color_verdict, styled, table_or_reason
 from .figure1 import (
     FIGURE1_CELL_METRIC,
     FIGURE1_METRICS,
     FIGURE1_POINT_COLUMNS,
+    NEAR_POPULARITY,
     figure1_cells,
     figure1_claim,
     figure1_claim_in_words,
     figure1_reasons,
     figure1_points,
+    figure1_popularity,
     figure1_verdicts,
     side_by_side,
     verdict_overview,
@@ -75,9 +77,10 @@ from .verdicts import (
 __all__ = [
     "MIN_SHARE_OF_GAP",
     "DESCRIPTORS", "improvement_vs_noise", "negative_pool_overlap", "paired", "seed_summary", "time_curves",
-    "cache_path", "cached", "color_verdict", "styled", "table_or_reason", "FIGURE1_CELL_METRIC", "FIGURE1_METRICS",
-    "FIGURE1_POINT_COLUMNS", "figure1_cells", "figure1_claim", "figure1_claim_in_words", "figure1_points",
-    "figure1_reasons", "figure1_verdicts",
+    "cache_path", "cached", "WRAP_LABEL_CHARS", "WRAP_LABEL_STYLE", "color_verdict", "styled", "table_or_reason",
+    "FIGURE1_CELL_METRIC", "FIGURE1_METRICS", "FIGURE1_POINT_COLUMNS", "NEAR_POPULARITY", "figure1_cells",
+    "figure1_claim", "figure1_claim_in_words", "figure1_points",
+    "figure1_popularity", "figure1_reasons", "figure1_verdicts",
     "side_by_side", "verdict_overview", "ANALYSIS_RUNS", "TIDY_COLUMNS", "compute_spent", "grid_frame",
     "planned_cells", "repeated_runs", "replayed_curves", "table2_frame", "gradient_share", "gradient_signal",
     "negative_gradients", "score_loss", "NEGATIVE_LOSSES", "NOT_REPORTED", "PAPER_LOSS", "VERDICTS", "loss_label",

@@ -7,17 +7,25 @@ import numpy as np
 import pandas as pd
 
 
+# Row labels longer than this (a not-run reason used as the index) wrap instead of running off the page: the book's
+# CSS keeps header cells on one line, which suits the short labels (a loss, a dataset) that most tables have.
+WRAP_LABEL_CHARS = 40
+WRAP_LABEL_STYLE = "white-space: normal; min-width: 24em"
+
+
 def styled(df: pd.DataFrame, caption: str, fmt: str = "{:.4f}", na: str = "not run", formats: dict | None = None):
     """A pandas Styler: numbers (in any column, object columns included) formatted with ``fmt``, other values as
     text, missing values written as ``na`` (never blank). ``formats``: column -> format string (or callable) for
     those columns only, their missing values written "–". (Use this, not ``Styler.format({column: ...})``:
-    a dict without ``subset`` puts every other column back to pandas' default six decimals.)"""
+    a dict without ``subset`` puts every other column back to pandas' default six decimals.) A row label longer
+    than ``WRAP_LABEL_CHARS`` characters wraps (``WRAP_LABEL_STYLE``)."""
     def number(v):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
             return str(v)
         return fmt.format(v)
 
     out = df.style.format(number, na_rep=na).set_caption(caption)
+    out = out.map_index(lambda label: WRAP_LABEL_STYLE if len(str(label)) > WRAP_LABEL_CHARS else "", axis="index")
     for column, spec in (formats or {}).items():
         out = out.format(spec, subset=[column], na_rep="–")
     return out

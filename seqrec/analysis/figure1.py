@@ -86,7 +86,33 @@ def figure1_verdicts(compared: pd.DataFrame, reasons: pd.Series | None = None) -
     return pd.DataFrame(rows).set_index("label")
 
 
-def figure1_reasons(compared: pd.DataFrame) -> pd.Series:
+NEAR_POPULARITY = 1.5  # a point within this factor of the popularity ranking, on every metric, learned little more
+
+
+def _popularity_finding(who: str, values: pd.Series, popularity: dict) -> str:
+    """A sentence when ``values`` (metric -> value) is at most :data:`NEAR_POPULARITY` times the popularity
+    ranking's value on every metric of :data:`FIGURE1_METRICS`, else ""."""
+    pairs = [(name, values.get(metric, np.nan), popularity.get(metric, np.nan)) for metric, name in FIGURE1_METRICS.items()]
+    if any(pd.isna(v) or pd.isna(p) or p <= 0 or v > NEAR_POPULARITY * p for _, v, p in pairs):
+        return ""
+    against = ", ".join(f"{name} {v:.4f} against {p:.4f}" for name, v, p in pairs)
+    return (f"{who} is within {NEAR_POPULARITY:g}× of ranking every user's items by popularity with no model, on "
+            f"the same split ({against}): that run learned little beyond item popularity")
+
+
+def figure1_popularity(profile: str) -> dict[str, float]:
+    """Test metrics of ranking by item popularity with no model (:func:`seqrec.baselines.popularity_metrics`) on the
+    data of ``profile``'s Figure 1 grid: its first cell's dataset, user subset, seed, ``max_len``, seen-item
+    exclusion and tie rule, the split and negatives its runs were tested on."""
+    from .. import baselines, data, experiments
+
+    config = experiments.cells("figure1", profile)[0].config
+    loaded = data.load(config.data, max_users=config.max_users, seed=config.seed)
+    return baselines.popularity_metrics(loaded, seed=config.seed, max_len=config.max_len, exclude=config.exclude_seen,
+                                        ties=config.ties)
+
+
+def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None) -> pd.Series:
     """For each Figure 1 loss configuration (index: the paper's label) whose HIT@10 or NDCG@10 is off by more than
     the tolerance, what the paper's own numbers for that point say; "" for the others. ``compared``:
     ``seqrec.paper.compare(..., "figure1")``, which carries every metric the authors' log reports. Checked:
@@ -95,9 +121,12 @@ def figure1_reasons(compared: pd.DataFrame) -> pd.Series:
       reported full-ranking metric. One set of scores cannot give that: a target in the top k of all items is in
       the top k of any 100 that hold it, so per user the sampled rank is at most the full rank.
     - *below chance*: a reported sampled HIT@10 below that of random scores, 10 of the 100 candidates (0.10).
+    - *near popularity* (with ``popularity``, the test metrics of :func:`seqrec.baselines.popularity_metrics` on
+      Beauty): the reported point, or ours, within :data:`NEAR_POPULARITY` times the popularity ranking on both
+      metrics, i.e. that run learned little beyond which items are popular.
 
-    Either says the reported point is not a consistent evaluation of one trained model, so its gap to ours is no
-    evidence about the loss. With neither, "not investigated"."""
+    The first two say the reported point is not a consistent evaluation of one trained model, so its gap to ours
+    is no evidence about the loss. With none of the three, "not investigated"."""
     from ..data import NUM_SAMPLED_NEGATIVES
 
     candidates = NUM_SAMPLED_NEGATIVES + 1  # the target and its sampled negatives
@@ -127,9 +156,17 @@ def figure1_reasons(compared: pd.DataFrame) -> pd.Series:
         ours = cells["reproduced"].get("sampled_HIT@10", np.nan)
         if found and not pd.isna(ours):
             found.append(f"our run's sampled HIT@10 is {ours:.4f}")
+        parts = []
         if found:
-            out[label] = ("the reported point is not a consistent evaluation of one trained model: "
-                          + "; ".join(found) + "; so the gap is no evidence about the loss")
+            parts.append("the reported point is not a consistent evaluation of one trained model: "
+                         + "; ".join(found) + "; so the gap is no evidence about the loss")
+        if popularity:
+            for who, values in (("the reported point", reported), ("our run", cells["reproduced"])):
+                sentence = _popularity_finding(who, values, popularity)
+                if sentence:
+                    parts.append(sentence)
+        if parts:
+            out[label] = "; ".join(parts)
         else:
             out[label] = ("not investigated: the paper's numbers for this point are consistent and no stored run "
                           "isolates a cause")

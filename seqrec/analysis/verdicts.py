@@ -38,7 +38,8 @@ def verdict_counts(compared: pd.DataFrame) -> pd.DataFrame:
 # not a result).
 PENDING = {
     "paper": "compute — on the 2-core CPU that produced the stored paper runs, a full-protocol cell on one of the four "
-             "large datasets takes hours (up to 200 epochs of 1-3 min each) and no GPU was lent yet; "
+             "large datasets takes hours (up to 200 epochs of 15 s to 2.5 min each, the range of the stored runs' median "
+             "epochs; every Figure 1 cell stored ran all 200; S3-Rec pretrains 100-150 epochs first) and no GPU was lent yet; "
              "`seqrec run table2 --profile paper` (or figure1, table3, ablations) trains it, resuming an interrupted cell at its last epoch",
 }
 
