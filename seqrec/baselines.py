@@ -12,16 +12,13 @@ from __future__ import annotations
 import torch
 
 from . import data as data_mod
-from .data import SequenceData, Split
+from .data import SequenceData
 
 
-def popularity_scores(split: Split) -> torch.Tensor:
-    """(N + 1,) float: how often each item occurs in ``split.test_seen`` (each user's sequence without its last
-    item); column 0, the padding, is 0."""
-    seen = split.test_seen.flatten()
-    counts = torch.bincount(seen, minlength=split.num_items + 1).float()
-    counts[0] = 0.0
-    return counts
+def popularity_scores(data: SequenceData) -> torch.Tensor:
+    """(N + 1,) float: how often each item occurs in the users' sequences without their last item (the test
+    target), :func:`seqrec.data.item_popularity` with ``hold_out=1``; column 0, the padding, is 0."""
+    return torch.as_tensor(data_mod.item_popularity(data, hold_out=1), dtype=torch.float32)
 
 
 class PopularityRanker(torch.nn.Module):
@@ -46,5 +43,5 @@ def popularity_metrics(data: SequenceData, *, seed: int = 42, max_len: int = 50,
     split = data_mod.split(data, max_len)
     negatives = {"sampled_": data_mod.evaluation_negatives(data, seed),
                  "pop_sampled_": data_mod.evaluation_popularity_negatives(data, seed)}
-    return evaluate(PopularityRanker(popularity_scores(split)), split.test_inputs, split.test_targets,
+    return evaluate(PopularityRanker(popularity_scores(data)), split.test_inputs, split.test_targets,
                     split.test_seen, negatives, exclude=exclude, ties=ties)

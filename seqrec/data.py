@@ -289,11 +289,12 @@ def sample_negatives(data: SequenceData, seed: int, n: int = NUM_SAMPLED_NEGATIV
     return _draw_unseen(data, n, lambda k: rng.integers(1, data.num_items + 1, size=k), data.num_items, "negatives")
 
 
-def item_popularity(data: SequenceData) -> np.ndarray:
-    """(N + 1,) interactions per item over every user's whole sequence (index 0, the padding, counts 0)."""
+def item_popularity(data: SequenceData, hold_out: int = 0) -> np.ndarray:
+    """(N + 1,) interactions per item over every user's sequence without its last ``hold_out`` items (0: the whole
+    sequence; 1: what precedes the test target); index 0, the padding, counts 0."""
     counts = np.zeros(data.num_items + 1, dtype=np.int64)
     for seq in data.sequences:
-        np.add.at(counts, np.asarray(seq, dtype=np.int64), 1)
+        np.add.at(counts, np.asarray(seq[:len(seq) - hold_out], dtype=np.int64), 1)
     return counts
 
 
