@@ -295,6 +295,15 @@ def test_styled_wraps_only_long_row_labels():
     assert styled_rows == {"0"}  # the 73-character reason wraps, the 5-character label keeps the CSS default
 
 
+def test_styled_escapes_text_so_a_reason_with_a_less_than_sign_is_not_markup():
+    reason = "inconsistent (sampled HIT@10 0.0105 < full 0.0160; <b>bold</b> & co)"
+    frame = pd.DataFrame({"reason <why>": [reason], "rel": [0.5]}, index=["TOP1-100 <k>"])
+    html = analysis.styled(frame, "a < b", formats={"rel": "{:+.1%}"}).to_html()
+    assert "0.0105 &lt; full" in html and "&lt;b&gt;bold&lt;/b&gt; &amp; co" in html and "<b>" not in html
+    assert "TOP1-100 &lt;k&gt;" in html and "reason &lt;why&gt;" in html and "a &lt; b" in html
+    assert ">+50.0%<" in html  # the escaped table keeps its number formats
+
+
 # --------------------------------------------------------------------------- claims and discrepancies
 def _cell(dataset, model, kind, loss, metric, reported, reproduced, std=np.nan, n=1):
     return {"dataset": dataset, "model": model, "loss_kind": kind, "loss": loss, "metric": metric, "reported": reported,
