@@ -780,6 +780,28 @@ def test_figure1_claim_and_words():
     assert set(none.verdict) == {"not run"} and "not tested yet" in analysis.figure1_claim_in_words(none)
 
 
+def test_figure1_closest_weighs_the_margin_against_cce_seeds():
+    claim = analysis.figure1_claim(_figure1_compared())
+    seeds = pd.DataFrame({"metric": ["full_HIT@10"] * 4 + ["full_NDCG@10"], "seed": [42, 43, 44, 44, 42],
+                          "value": [0.10, 0.11, 0.12, 0.12, 0.05]})  # seed 44 stored twice counts once
+    c = analysis.figure1_closest(claim, seeds).set_index("metric")
+    # HIT@10: CE is 0.01 above CCE (the smallest difference, -0.01); std of 0.10, 0.11, 0.12 (ddof=1) is 0.01
+    assert c.loc["HIT@10", "closest loss"] == "CE" and c.loc["HIT@10", "difference"] == pytest.approx(-0.01)
+    assert c.loc["HIT@10", "CCE seed std"] == pytest.approx(0.01) and c.loc["HIT@10", "seeds"] == 3
+    assert c.loc["HIT@10", "difference / std"] == pytest.approx(-1.0)
+    assert c.loc["NDCG@10", "seeds"] == 1 and np.isnan(c.loc["NDCG@10", "difference / std"])  # one seed: no std
+    hit = claim[claim.metric == "HIT@10"]
+    words = analysis.figure1_closest_in_words(analysis.figure1_closest(hit, seeds), "the Table 2 configuration")
+    assert words == ("Closest to CCE: CE on HIT@10 (0.0100 above CCE, 1.0× CCE's seed std of 0.0100). CCE's std is "
+                     "over 3 seeds of the Table 2 configuration; every Figure 1 point has one seed and the other "
+                     "loss's own spread is not measured, so this weighs the margin, it does not test it.")
+    alone = analysis.figure1_closest(hit)
+    assert alone["seeds"].tolist() == [0] and np.isnan(alone.loc[0, "CCE seed std"])
+    assert analysis.figure1_closest_in_words(alone).endswith("cannot be weighed against seed noise.")
+    none = analysis.figure1_claim(_figure1_compared().assign(reproduced=np.nan))
+    assert analysis.figure1_closest(none).empty and analysis.figure1_closest_in_words(analysis.figure1_closest(none)) == ""
+
+
 def test_verdict_overview_counts_each_table():
     c = _figure1_compared()
     o = analysis.verdict_overview({"Table 2": _compared(), "Figure 1": analysis.figure1_cells(c)})

@@ -216,6 +216,44 @@ def figure1_claim_in_words(claim: pd.DataFrame) -> str:
             + (f" {untested} other loss configurations are not run yet." if untested else ""))
 
 
+def figure1_closest(claim: pd.DataFrame, cce_seeds: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per metric, the other loss run that comes closest to our CCE (smallest ``difference`` of
+    :func:`figure1_claim`), beside CCE's own seed spread. Figure 1 runs one seed per point, so the spread comes
+    from ``cce_seeds``: a tidy frame (``metric``, ``value``, ``seed``; metric names as ``full_HIT@10``) of
+    SASRec+CCE runs on Beauty under another configuration with several seeds, or None. Columns: ``metric``,
+    ``closest loss``, ``difference``, ``CCE seed std`` (ddof=1; NaN under 2 seeds), ``seeds``, ``difference / std``."""
+    columns = ["metric", "closest loss", "difference", "CCE seed std", "seeds", "difference / std"]
+    ran = claim[claim["verdict"] != "not run"]
+    names = {name: metric for metric, name in FIGURE1_METRICS.items()}
+    rows = []
+    for name, g in ran.groupby("metric", sort=False):
+        o = g.loc[g["difference"].idxmin()]
+        sel = (pd.DataFrame(columns=["metric", "value", "seed"]) if cce_seeds is None
+               else cce_seeds[cce_seeds["metric"] == names.get(name)].drop_duplicates("seed"))
+        std = float(sel["value"].std(ddof=1)) if len(sel) >= 2 else np.nan
+        rows.append({"metric": name, "closest loss": o["other loss"], "difference": float(o["difference"]),
+                     "CCE seed std": std, "seeds": int(sel["seed"].nunique()),
+                     "difference / std": float(o["difference"]) / std if std > 0 else np.nan})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def figure1_closest_in_words(closest: pd.DataFrame, spread_from: str = "another configuration") -> str:
+    """One sentence from :func:`figure1_closest`: which loss comes closest to CCE per metric, by how much, and
+    how that margin compares with CCE's seed std measured under ``spread_from``; empty when nothing ran."""
+    if closest.empty:
+        return ""
+    parts = [f"{r['closest loss']} on {r['metric']} ({abs(r['difference']):.4f} "
+             f"{'below' if r['difference'] > 0 else 'above'} CCE"
+             + (f", {abs(r['difference / std']):.1f}× CCE's seed std of {r['CCE seed std']:.4f}"
+                if pd.notna(r["difference / std"]) else "") + ")" for _, r in closest.iterrows()]
+    seeds = int(closest["seeds"].max())
+    spread = (f" CCE's std is over {seeds} seeds of {spread_from}; every Figure 1 point has one seed and the other "
+              "loss's own spread is not measured, so this weighs the margin, it does not test it."
+              if closest["CCE seed std"].notna().any() else
+              " No seed spread of CCE is stored, so the margin cannot be weighed against seed noise.")
+    return "Closest to CCE: " + "; ".join(parts) + "." + spread
+
+
 def verdict_overview(compared: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Cells per verdict for each reported table: ``compared`` maps a name ("Table 2", ...) to its cells (a
     ``seqrec.paper.compare`` frame; for Figure 1, :func:`figure1_cells`). Columns: the four :data:`VERDICTS`,
