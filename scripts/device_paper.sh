@@ -14,9 +14,9 @@
 # JOBS cells train side by side (`seqrec run --jobs`): one SASRec on Beauty uses a sliver of an H200, so 8 at once cost
 # little more wall time than one. Cells in the issue's order, skipping what the store has. Done on CPU by 2026-12-01:
 # Table 2 except S3-Rec on the four large datasets, Table 3's Beauty rows, the LastFM ablations, the patience-40 checks,
-# SASRec seeds on all five datasets; by 2026-12-02 Figure 1's BCE-1, -10, -100, BPR-10, -100, BPR-max-10, -100, TOP1-10,
-# -100, TOP1-max-10, CE and CCE. Left: Figure 1 (5 cells: BCE-500/1000, TOP1-max-100 and the two MLM points; a
-# 100-negative cell takes about 2 h wall on 2 CPU threads: BPR-100 7,280 s, TOP1-100 6,446 s, BPR-max-100 6,996 s),
+# SASRec seeds on all five datasets; by 2026-12-03 Figure 1's BCE-1, -10, -100, BPR-10, -100, BPR-max-10, -100, TOP1-10,
+# -100, TOP1-max-10, -100, CE and CCE. Left: Figure 1 (4 cells: BCE-500/1000 and the two MLM points; a 100-negative cell
+# takes about 2 h wall on 2 CPU threads: BPR-100 7,280 s, TOP1-100 6,446 s, BPR-max-100 6,996 s, TOP1-max-100 6,767 s),
 # S3-Rec with the authors' pretraining recipe at 150 epochs on LastFM (~6 CPU hours, minutes here; it says which recipe
 # the large datasets' S3-Rec cells should be trusted with), S3-Rec on the large datasets (pretraining per dataset, then
 # BCE and CCE).
