@@ -269,6 +269,34 @@ def test_time_curves_from_stored_results(tmp_path):
     assert analysis.time_curves(pd.DataFrame(columns=["path"])).empty
 
 
+def test_time_to_reach_finds_the_first_epoch_at_the_level_per_loss_averaging_seeds():
+    def curve(label, seed, values, step):
+        return [{"label": label, "seed": seed, "epoch": e, "elapsed": e * step + 1, "paced": e * step, "value": v}
+                for e, v in enumerate(values, start=1)]
+    curves = pd.DataFrame(curve("CCE", 1, [0.02, 0.05, 0.07], 10.0) + curve("CCE", 2, [0.02, 0.04, 0.07], 10.0)
+                          + curve("BPR-10", 1, [0.03, 0.04, 0.05, 0.06], 4.0)  # fewer seconds, more epochs
+                          + curve("BCE-1", 1, [0.01, 0.02, 0.03, 0.04], 5.0))
+    reach = analysis.time_to_reach(curves, 0.04)
+    # CCE's seeds average to 0.02, 0.045, 0.07: epoch 2 (20 s); BPR-10 epoch 2 (8 s); BCE-1 epoch 4 (20 s)
+    assert list(reach.index) == ["BPR-10", "CCE", "BCE-1"]
+    assert reach.loc["CCE", "epoch"] == 2 and reach.loc["CCE", "paced"] == 20.0 and reach.loc["CCE", "elapsed"] == 21.0
+    # the mean over seeds decides, not any one seed (0.05) nor the worst (0.04)
+    assert [analysis.time_to_reach(curves, lvl).loc["CCE", "epoch"] for lvl in (0.044, 0.046)] == [2, 3]
+    assert reach.loc["BPR-10", "paced"] == 8.0 and reach.loc["BCE-1", "epoch"] == 4 and reach.loc["CCE", "best"] == 0.07
+    words = analysis.time_to_reach_in_words(reach, 0.04, "the level")
+    assert words.startswith("CCE reaches the level (0.0400) after 2 epochs, 20 s at its median epoch. Of the 2 other")
+    assert "sooner in time (1): BPR-10 (2 epochs, 8 s)" in words and "in fewer epochs (0): none" in words
+    assert "later (1): BCE-1 (4 epochs, 20 s)" in words and "never" not in words
+    high = analysis.time_to_reach(curves, 0.065)  # only CCE gets there
+    assert high.index[0] == "CCE" and high.loc[["BPR-10", "BCE-1"], "epoch"].isna().all()
+    assert high.loc["BCE-1", "epochs_run"] == 4 and "never within their epochs (2): BPR-10, BCE-1" in \
+        analysis.time_to_reach_in_words(high, 0.065, "x")
+    assert "CCE never reaches x (0.0800) in its 3 epochs (best 0.0700)" in \
+        analysis.time_to_reach_in_words(analysis.time_to_reach(curves, 0.08), 0.08, "x")
+    assert analysis.time_to_reach(curves.iloc[:0], 0.1).empty
+    assert analysis.time_to_reach_in_words(reach, 0.04, "x", focus="CE") == ""
+
+
 def test_styled_writes_not_run_for_missing_values():
     html = analysis.styled(pd.DataFrame({"a": [0.5, np.nan], "b": pd.Series([0.016400, "x"], dtype=object)}), "cap").to_html()
     assert "not run" in html and "0.5000" in html and "0.0164<" in html and ">x<" in html and "cap" in html

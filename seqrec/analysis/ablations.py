@@ -102,3 +102,57 @@ def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10", with_model
                 rows.append({"label": label, "seed": cfg.get("seed"), "epoch": point["epoch"],
                              "elapsed": point["elapsed"], "paced": point["epoch"] * pace, "value": point[quantity]})
     return pd.DataFrame(rows, columns=["label", "seed", "epoch", "elapsed", "paced", "value"])
+
+
+def time_to_reach(curves: pd.DataFrame, level: float) -> pd.DataFrame:
+    """How soon each loss's curve reaches ``level``: from :func:`time_curves` (several seeds of a label are
+    averaged epoch by epoch first), one row per label with ``best`` (its highest value), ``epoch`` (the first
+    whose value is ≥ ``level``), ``paced`` and ``elapsed`` (the seconds of :func:`time_curves` at that epoch) and
+    ``epochs_run``. A label that never reaches ``level`` has NaN ``epoch``/``paced``/``elapsed``. Rows sorted by
+    ``paced``, the labels that never reach it last. Index: label."""
+    columns = ["best", "epoch", "paced", "elapsed", "epochs_run"]
+    if curves.empty:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="label"))
+    per_epoch = curves.groupby(["label", "epoch"], sort=False)[["value", "paced", "elapsed"]].mean().reset_index()
+    rows = {}
+    for label, g in per_epoch.groupby("label", sort=False):
+        g = g.sort_values("epoch")
+        reached = g[g["value"] >= level]
+        first = reached.iloc[0] if len(reached) else None
+        rows[label] = {"best": g["value"].max(), "epoch": np.nan if first is None else first["epoch"],
+                       "paced": np.nan if first is None else first["paced"],
+                       "elapsed": np.nan if first is None else first["elapsed"], "epochs_run": g["epoch"].max()}
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("label")
+    return out.sort_values(["paced", "epoch"], na_position="last", kind="stable")
+
+
+def time_to_reach_in_words(reach: pd.DataFrame, level: float, level_name: str, focus: str = "CCE") -> str:
+    """One sentence from :func:`time_to_reach`: when ``focus`` reaches ``level`` (named ``level_name``), in epochs
+    and seconds, and which other labels get there sooner in time or in epochs, and which never do. "" when
+    ``focus`` has no curve."""
+    if focus not in reach.index:
+        return ""
+    others = reach.drop(index=focus)
+    never = list(others.index[others["epoch"].isna()])
+    got = others[others["epoch"].notna()]
+    where = f"{level_name} ({level:.4f})"
+    me = reach.loc[focus]
+    if pd.isna(me["epoch"]):
+        head = f"{focus} never reaches {where} in its {me['epochs_run']:.0f} epochs (best {me['best']:.4f})"
+    else:
+        head = f"{focus} reaches {where} after {me['epoch']:.0f} epochs, {me['paced']:,.0f} s at its median epoch"
+
+    def listed(sel: pd.DataFrame) -> str:
+        return ", ".join(f"{label} ({r['epoch']:.0f} epochs, {r['paced']:,.0f} s)" for label, r in sel.iterrows())
+
+    parts = [f"{head}. Of the {len(others)} other losses"]
+    if pd.notna(me["epoch"]):
+        groups = [("sooner in time", got[got["paced"] < me["paced"]]),
+                  ("in fewer epochs", got[got["epoch"] < me["epoch"]]),
+                  ("later", got[(got["paced"] >= me["paced"]) & (got["epoch"] >= me["epoch"])])]
+    else:
+        groups = [("reaching it", got)]
+    parts += [f"{name} ({len(sel)}): {listed(sel) if len(sel) else 'none'}" for name, sel in groups]
+    if never:
+        parts.append(f"never within their epochs ({len(never)}): {', '.join(never)}")
+    return parts[0] + ", " + "; ".join(parts[1:]) + "."
