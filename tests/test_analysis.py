@@ -293,6 +293,10 @@ def test_time_to_reach_finds_the_first_epoch_at_the_level_per_loss_averaging_see
         analysis.time_to_reach_in_words(high, 0.065, "x")
     assert "CCE never reaches x (0.0800) in its 3 epochs (best 0.0700)" in \
         analysis.time_to_reach_in_words(analysis.time_to_reach(curves, 0.08), 0.08, "x")
+    assert analysis.reach_levels(curves) == {"the best of BCE-1, SASRec's original loss": 0.04,
+                                             "the best of BPR-10, the strongest other loss": 0.06}
+    assert list(analysis.reach_levels(curves[curves.label != "BCE-1"]).values()) == [0.06]
+    assert analysis.reach_levels(curves[curves.label == "CCE"]) == {} == analysis.reach_levels(curves.iloc[:0])
     assert analysis.time_to_reach(curves.iloc[:0], 0.1).empty
     assert analysis.time_to_reach_in_words(reach, 0.04, "x", focus="CE") == ""
 

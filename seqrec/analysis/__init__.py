@@ -22,6 +22,7 @@ from .ablations import (
     improvement_vs_noise,
     negative_pool_overlap,
     paired,
+    reach_levels,
     seed_summary,
     time_curves,
     time_to_reach,
@@ -88,7 +89,7 @@ from .verdicts import (
 __all__ = [
     "MIN_SHARE_OF_GAP",
     "DESCRIPTORS", "improvement_vs_noise", "negative_pool_overlap", "paired", "seed_summary", "time_curves",
-    "time_to_reach", "time_to_reach_in_words",
+    "reach_levels", "time_to_reach", "time_to_reach_in_words",
     "cache_path", "cached", "WRAP_LABEL_CHARS", "WRAP_LABEL_STYLE", "color_verdict", "styled", "table_or_reason",
     "FIGURE1_CELL_METRIC", "FIGURE1_METRICS", "FIGURE1_POINT_COLUMNS", "NEAR_POPULARITY", "figure1_cells",
     "figure1_claim", "figure1_claim_in_words", "figure1_closest", "figure1_closest_in_words",

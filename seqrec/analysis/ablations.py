@@ -104,6 +104,19 @@ def time_curves(frame: pd.DataFrame, quantity: str = "valid_NDCG@10", with_model
     return pd.DataFrame(rows, columns=["label", "seed", "epoch", "elapsed", "paced", "value"])
 
 
+def reach_levels(curves: pd.DataFrame, focus: str = "CCE", baseline: str = "BCE-1") -> dict[str, float]:
+    """The levels for :func:`time_to_reach`, named for the book: the best value of ``baseline`` (SASRec's original
+    loss) when it has a curve, and the best of the strongest label other than ``focus``. Empty without a curve of
+    ``focus`` and of at least one other label."""
+    best = curves.groupby("label")["value"].max() if len(curves) else pd.Series(dtype=float)
+    if focus not in best.index or len(best) < 2:
+        return {}
+    others = best.drop(index=focus)
+    levels = {f"the best of {baseline}, SASRec's original loss": others[baseline]} if baseline in others.index else {}
+    levels[f"the best of {others.idxmax()}, the strongest other loss"] = others.max()
+    return levels
+
+
 def time_to_reach(curves: pd.DataFrame, level: float) -> pd.DataFrame:
     """How soon each loss's curve reaches ``level``: from :func:`time_curves` (several seeds of a label are
     averaged epoch by epoch first), one row per label with ``best`` (its highest value), ``epoch`` (the first
