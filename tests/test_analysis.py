@@ -834,6 +834,27 @@ def test_figure1_closest_weighs_the_margin_against_cce_seeds():
     assert analysis.figure1_closest(none).empty and analysis.figure1_closest_in_words(analysis.figure1_closest(none)) == ""
 
 
+def test_figure1_closest_tests_the_margin_when_both_losses_have_seeds():
+    hit = analysis.figure1_claim(_figure1_compared())
+    hit = hit[hit.metric == "HIT@10"]  # closest: CE, 0.01 above our CCE
+    cce = pd.DataFrame({"metric": "full_HIT@10", "seed": [42, 43, 44], "value": [0.10, 0.11, 0.12]})  # mean 0.11, std 0.01
+
+    def other(values, label="CE"):
+        return pd.DataFrame({"metric": "full_HIT@10", "seed": [42, 43, 44], "value": values, "label": label})
+    far = analysis.figure1_closest(hit, cce, pd.concat([other([0.13, 0.15, 0.14]), other([0.5, 0.6, 0.7], "BCE-1")]))
+    r = far.iloc[0]  # BCE-1's seeds belong to another loss and are ignored
+    assert r["other seeds"] == 3 and r["other seed std"] == pytest.approx(0.01)
+    assert r["mean difference"] == pytest.approx(-0.03) and bool(r["beyond seed noise"]) is True  # 0.03 > 2 × 0.01
+    words = analysis.figure1_closest_in_words(far, "the Figure 1 configuration")
+    assert words == ("Closest to CCE: CE on HIT@10 (0.0100 above CCE; over the seeds, CCE's mean is 0.0300 below its, "
+                     "beyond seed noise: the stds are 0.0100 (CCE, 3 seeds) and 0.0100 (3 seeds)). Seeds are runs of "
+                     "the Figure 1 configuration.")
+    near = analysis.figure1_closest(hit, cce, other([0.11, 0.12, 0.13])).iloc[0]
+    assert near["mean difference"] == pytest.approx(-0.01) and bool(near["beyond seed noise"]) is False
+    one = analysis.figure1_closest(hit, cce, other([0.13, 0.15, 0.14]).iloc[:1]).iloc[0]  # one seed: untested
+    assert one["beyond seed noise"] is None and np.isnan(one["mean difference"]) and np.isnan(one["other seed std"])
+
+
 def test_verdict_overview_counts_each_table():
     c = _figure1_compared()
     o = analysis.verdict_overview({"Table 2": _compared(), "Figure 1": analysis.figure1_cells(c)})
