@@ -26,7 +26,8 @@ set -u
 BUDGET=${BUDGET:-540}
 JOBS=${JOBS:-8}
 export SEQREC_DATA_DIR=${SEQREC_DATA_DIR:-$PWD/.devdata} PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-CELLS=${CELLS:-"figure1: ablations:ablation=figure1_seeds ablations:ablation=pretraining table2:model=s3rec ablations:ablation=seeds ablations:"}
+DEFAULT_CELLS="figure1: ablations:ablation=figure1_seeds ablations:ablation=pretraining table2:model=s3rec"
+CELLS=${CELLS:-"$DEFAULT_CELLS ablations:ablation=seeds ablations:"}
 touch /tmp/device_start
 end=$(( $(date +%s) + BUDGET ))
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
