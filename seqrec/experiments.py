@@ -29,7 +29,8 @@ Profile values (and why):
   take 6-8 minutes, the 45-cell grid 30-40 minutes unshared (the estimate for models other than SASRec
   assumes they cost about what SASRec costs).
 - ``paper``: the protocol of the paper: 200 epochs, patience 10 on valid NDCG@20 (table2, table3, ablations),
-  patience 20 on the training loss (figure1, validated every epoch for the NDCG-vs-time curve), all users,
+  patience 20 on the training loss (figure1 and its seeds in the ablations, validated every epoch for the
+  NDCG-vs-time curve), all users,
   S3-Rec pretraining 150 epochs (Beauty, Toys_and_Games, LastFM) or 100 (Sports_and_Outdoors, Yelp), on CUDA
   (override with ``device=`` / ``--device`` to run it elsewhere; the device is not part of a result's key).
 """
