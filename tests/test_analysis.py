@@ -47,6 +47,9 @@ def test_loss_label():
     assert analysis.loss_label("cce", 1) == "CCE"
     assert analysis.loss_label("mlm", 1, 0.2) == "MLM (mask 0.2)"
     assert analysis.loss_label("ce") == "CE"
+    frame = pd.DataFrame({"loss": ["bpr_max", "cce", "mlm"], "num_negatives": [100, 1, 1], "mask_prob": [0.2, 0.2, 0.5]},
+                         index=[7, 3, 5])
+    assert analysis.loss_labels(frame).to_dict() == {7: "BPR-max-100", 3: "CCE", 5: "MLM (mask 0.5)"}
 
 
 def test_profile_banner_is_loud_only_for_smoke():

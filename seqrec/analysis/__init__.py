@@ -58,7 +58,7 @@ from .frames import (
     table2_frame,
 )
 from .gradients import gradient_share, gradient_signal, negative_gradients, score_loss
-from .labels import NEGATIVE_LOSSES, NOT_REPORTED, PAPER_LOSS, VERDICTS, loss_label, profile_banner
+from .labels import NEGATIVE_LOSSES, NOT_REPORTED, PAPER_LOSS, VERDICTS, loss_label, loss_labels, profile_banner
 from .nearness import MIN_SHARE_OF_GAP
 from .lengths import length_bins, metric_by_length, ranks_by_length
 from .pretraining import pretraining_claim, pretraining_comparison, pretraining_samples
@@ -96,7 +96,7 @@ __all__ = [
     "figure1_points", "figure1_popularity", "figure1_reasons", "figure1_verdicts",
     "side_by_side", "verdict_overview", "ANALYSIS_RUNS", "TIDY_COLUMNS", "compute_spent", "grid_frame",
     "planned_cells", "repeated_runs", "replayed_curves", "table2_frame", "gradient_share", "gradient_signal",
-    "negative_gradients", "score_loss", "NEGATIVE_LOSSES", "NOT_REPORTED", "PAPER_LOSS", "VERDICTS", "loss_label",
+    "negative_gradients", "score_loss", "NEGATIVE_LOSSES", "NOT_REPORTED", "PAPER_LOSS", "VERDICTS", "loss_label", "loss_labels",
     "profile_banner", "length_bins", "metric_by_length", "ranks_by_length", "pretraining_claim",
     "pretraining_comparison", "pretraining_samples", "after_best", "discrepancies", "discrepancy_reasons",
     "overfit_after_best", "levelled_off", "recipe_comparison", "SEEN_SCORING_METRICS", "seen_scoring",

@@ -130,11 +130,9 @@ def time_to_reach(curves: pd.DataFrame, level: float) -> pd.DataFrame:
     rows = {}
     for label, g in per_epoch.groupby("label", sort=False):
         g = g.sort_values("epoch")
-        reached = g[g["value"] >= level]
-        first = reached.iloc[0] if len(reached) else None
-        rows[label] = {"best": g["value"].max(), "epoch": np.nan if first is None else first["epoch"],
-                       "paced": np.nan if first is None else first["paced"],
-                       "elapsed": np.nan if first is None else first["elapsed"], "epochs_run": g["epoch"].max()}
+        reached = g.loc[g["value"] >= level, ["epoch", "paced", "elapsed"]]
+        first = reached.iloc[0] if len(reached) else dict.fromkeys(reached.columns, np.nan)
+        rows[label] = {"best": g["value"].max(), **first, "epochs_run": g["epoch"].max()}
     out = pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("label")
     return out.sort_values(["paced", "epoch"], na_position="last", kind="stable")
 

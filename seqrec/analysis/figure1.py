@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .labels import NOT_REPORTED, VERDICTS, _reported_label, loss_label
+from .labels import NOT_REPORTED, VERDICTS, _reported_label, loss_labels
 from .verdicts import _mean_std, verdict_counts
 
 
@@ -20,7 +20,7 @@ def figure1_points(frame: pd.DataFrame, reported: pd.DataFrame, metric: str = "f
     rows = []
     if len(frame):
         sel = frame[frame.metric == metric].copy()
-        sel["label"] = [loss_label(l, k, m) for l, k, m in zip(sel["loss"], sel["num_negatives"], sel["mask_prob"])]
+        sel["label"] = loss_labels(sel)
         paced = (sel["epochs_run"] * sel["median_epoch_seconds"] if {"epochs_run", "median_epoch_seconds"} <= set(sel)
                  else np.nan)  # a frame without curves: the measured total
         sel["paced_seconds"] = pd.Series(paced, index=sel.index, dtype=float).fillna(sel["train_seconds"])
