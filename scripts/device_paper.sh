@@ -18,10 +18,10 @@
 # -100, BPR-max-10, -100, TOP1-10, -100, TOP1-max-10, -100, CE and CCE (a 100-negative cell takes about 2 h wall on 2
 # CPU threads: BPR-100 7,280 s, TOP1-100 6,446 s, BPR-max-100 6,996 s, TOP1-max-100 6,767 s; BCE-500 13,171 s, 57 s
 # per training epoch). Left: Figure 1 (3 cells: BCE-1000 and the two MLM points, these two training on CPU since
-# 2026-12-03), the Figure 1 seed check (seeds 43 and 44 of CCE and BPR-max-100 in Figure 1's configuration, 4 cells of
-# 2-3 CPU hours), S3-Rec with the authors' pretraining recipe at 150 epochs on LastFM (~6 CPU hours, minutes here; it
-# says which recipe the large datasets' S3-Rec cells should be trusted with), S3-Rec on the large datasets
-# (pretraining per dataset, then BCE and CCE).
+# 2026-12-03), the Figure 1 seed check (seeds 43 and 44 of CCE and BPR-max-100 in Figure 1's configuration, 4 cells;
+# Figure 1's own runs took 33,842 s wall for CCE on 1 thread, 6,993 s for BPR-max-100 on 2), S3-Rec with the authors'
+# pretraining recipe at 150 epochs on LastFM (~6 CPU hours, minutes here; it says which recipe the large datasets'
+# S3-Rec cells should be trusted with), S3-Rec on the large datasets (pretraining per dataset, then BCE and CCE).
 # Override with CELLS="grid:filter ..." (filter as in --only, ';'-separated).
 set -u
 BUDGET=${BUDGET:-540}

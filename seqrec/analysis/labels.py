@@ -44,8 +44,8 @@ def loss_label(loss: str, num_negatives=None, mask_prob=None) -> str:
 def loss_labels(frame: pd.DataFrame) -> pd.Series:
     """:func:`loss_label` of every row of a tidy frame (columns ``loss``, ``num_negatives``, ``mask_prob``), aligned
     with its index."""
-    return pd.Series([loss_label(l, k, m) for l, k, m in zip(frame["loss"], frame["num_negatives"], frame["mask_prob"])],
-                     index=frame.index, dtype=object)
+    labels = [loss_label(l, k, m) for l, k, m in zip(frame["loss"], frame["num_negatives"], frame["mask_prob"])]
+    return pd.Series(labels, index=frame.index, dtype=object)
 
 
 def _reported_label(row) -> str:
