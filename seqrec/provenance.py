@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -44,7 +45,13 @@ def device_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"{cpu} ({torch.get_num_threads()} threads)"
+    return device_label(f"{cpu} ({torch.get_num_threads()} threads)")
+
+
+def device_label(name) -> str:
+    """A stored device name as shown: ``None`` -> ``"unknown"``, and the plural fixed for one thread
+    (``"AMD EPYC (1 threads)"``, as runs stored before this function say, -> ``"AMD EPYC (1 thread)"``)."""
+    return re.sub(r"\(1 threads\)$", "(1 thread)", str(name)) if name else "unknown"
 
 
 def peak_memory_mb(device: torch.device) -> float:

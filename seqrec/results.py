@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .config import TrainConfig
 from .data import write_atomic
+from .provenance import device_label
 
 REQUIRED = ("config", "metrics", "provenance")
 
@@ -82,7 +83,7 @@ def _run_row(run: dict) -> dict:
                epochs_run=run.get("epochs_run"), best_epoch=run.get("best_epoch"),
                train_seconds=run.get("train_seconds"), seconds_per_epoch=run.get("seconds_per_epoch"),
                median_epoch_seconds=median_epoch_seconds(run),
-               peak_memory_mb=prov.get("peak_memory_mb"), device=prov.get("device"), commit=prov.get("commit"),
+               peak_memory_mb=prov.get("peak_memory_mb"), device=device_label(prov.get("device")), commit=prov.get("commit"),
                path=run.get("path"))
     return row
 

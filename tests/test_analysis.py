@@ -627,7 +627,7 @@ def test_replayed_curves_pairs_runs_that_differ_only_in_patience(tmp_path):
     row = t.iloc[0]
     assert row["patience"] == "10 → 40" and row["grids"] == "table2, ablations"
     assert row["shared epochs"] == 4 and row["values"] == 8 and row["resumed at epoch"] == "3"
-    assert row["max |difference|"] == 0 and bool(row["identical"])
+    assert row["max |difference|"] == 0 and bool(row["identical"]) and row["devices"] == "AMD (1 thread)"
     store("ablations", "ce40", _curve([0.01, 0.02, 0.02], [3.0, 2.5003, 2.4]), loss="ce", patience=40)
     t = analysis.replayed_curves("paper", str(tmp_path)).set_index("run")
     assert t.loc["Beauty gru4rec ce", "max |difference|"] == pytest.approx(3e-4)
@@ -681,7 +681,10 @@ def test_compute_spent_sums_by_device_and_grid(tmp_path):
     runs = {"table2": [record("cpu", 3600, 1800), record("gpu", 360, 300, {"checkpoint": "a.pt", "seconds": 720}),
                        record("gpu", 360, 300, {"checkpoint": "a.pt", "seconds": 720}),  # same pretraining: once
                        record("gpu", 9999, 9999, status="error")],
-            "ablations": [record("cpu", 1800, 900)]}
+            "ablations": [record("cpu", 1800, 900)],
+            # one thread named as runs stored before device_label say it, and as they say it now: one device
+            "figure1": [record("AMD (1 threads)", 3600, 3600), record("AMD (1 thread)", 7200, 3600),
+                        record("AMD (2 threads)", 360, 360)]}
     for grid, records in runs.items():
         (tmp_path / "p" / grid).mkdir(parents=True)
         for i, r in enumerate(records):
@@ -691,6 +694,8 @@ def test_compute_spent_sums_by_device_and_grid(tmp_path):
     assert t.loc[("cpu", "ablations"), "train hours"] == pytest.approx(0.25)
     assert t.loc[("gpu", "table2"), "runs"] == 2 and t.loc[("gpu", "table2"), "wall hours"] == pytest.approx(0.2)
     assert t.loc[("gpu", "table2"), "pretraining hours"] == pytest.approx(0.2)
+    assert t.loc[("AMD (1 thread)", "figure1"), "runs"] == 2 and t.loc[("AMD (1 thread)", "figure1"), "wall hours"] == 3
+    assert t.loc[("AMD (2 threads)", "figure1"), "runs"] == 1
     assert analysis.compute_spent("nothing", results_dir=tmp_path).empty
 
 

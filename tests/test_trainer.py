@@ -152,6 +152,8 @@ def test_result_carries_provenance():
     for key in ("commit", "clean", "versions", "device", "peak_memory_mb", "wall_seconds", "seed"):
         assert key in prov
     assert prov["peak_memory_mb"] > 0 and prov["versions"]["torch"] == torch.__version__
+    n = torch.get_num_threads()
+    assert prov["device"].endswith(f"({n} thread{'s' if n > 1 else ''})")  # "(1 thread)", "(2 threads)"
     json.dumps(result)  # serialisable
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..config import TrainConfig
 from ..errors import SeqrecError
+from ..provenance import device_label
 
 TIDY_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "negative_pool", "mask_prob", "max_users",
                 "exclude_seen", "ties", "variant", "pretraining", "profile", "grid", "train_seconds", "epochs_run",
@@ -90,8 +91,9 @@ def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
         if pre and pre.get("checkpoint") not in pretrain_seen:
             pretrain_seen.add(pre.get("checkpoint"))
             pre_seconds = float(pre.get("seconds") or 0.0)
-        rows.append({"device": prov.get("device") or "unknown", "grid": grid, "wall": float(prov.get("wall_seconds") or 0.0),
-                     "train": float(run.get("train_seconds") or 0.0), "pretraining": pre_seconds})
+        rows.append({"device": device_label(prov.get("device")), "grid": grid,
+                     "wall": float(prov.get("wall_seconds") or 0.0), "train": float(run.get("train_seconds") or 0.0),
+                     "pretraining": pre_seconds})
     if not rows:
         return pd.DataFrame(columns=["runs", "wall hours", "train hours", "pretraining hours"])
     f = pd.DataFrame(rows)
@@ -126,7 +128,7 @@ def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
         rows.append({"run": f"{cfg.get('data')} {cfg.get('model')} {cfg.get('loss')}", "key": key,
                      "grids": ", ".join(g for g, _ in found),
                      "commits": ", ".join(str(p.get("commit") or "?")[:7] for p in prov),
-                     "devices": ", ".join(sorted({str(p.get("device") or "unknown") for p in prov})),
+                     "devices": ", ".join(sorted({device_label(p.get("device")) for p in prov})),
                      "metrics": len(shared), "max |difference|": diff, "metrics identical": bool(shared) and diff == 0,
                      "curve max |difference|": max(curve_diffs, default=np.nan)})
     return pd.DataFrame(rows, columns=["run", "key", "grids", "commits", "devices", "metrics", "max |difference|",
@@ -173,7 +175,7 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
             rows.append({"run": f"{cfg.get('data')} {cfg.get('model')} {cfg.get('loss')}",
                          "grids": f"{short_grid}, {grid}",
                          "patience": f"{cfg['patience']} → {long['config']['patience']}",
-                         "devices": ", ".join(sorted({str((r.get("provenance") or {}).get("device") or "unknown")
+                         "devices": ", ".join(sorted({device_label((r.get("provenance") or {}).get("device"))
                                                       for r in (short, long)})),
                          "shared epochs": epochs,
                          "resumed at epoch": resumed or "–",
