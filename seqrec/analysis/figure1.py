@@ -126,7 +126,8 @@ def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None) -> p
       metrics, i.e. that run learned little beyond which items are popular.
 
     The first two say the reported point is not a consistent evaluation of one trained model, so its gap to ours
-    is no evidence about the loss. With none of the three, "not investigated"."""
+    is no evidence about the loss. With none of the three, "not investigated", saying whether the paper's numbers
+    could be checked (a point reported without sampled metrics, like the MLM points read off the figure, cannot)."""
     from ..data import NUM_SAMPLED_NEGATIVES
 
     candidates = NUM_SAMPLED_NEGATIVES + 1  # the target and its sampled negatives
@@ -167,6 +168,9 @@ def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None) -> p
                     parts.append(sentence)
         if parts:
             out[label] = "; ".join(parts)
+        elif not any(m.startswith("sampled_") for m in cells.index):  # e.g. the MLM points, read off the figure
+            out[label] = ("not investigated: the paper gives no sampled metric for this point to check its "
+                          "full-ranking one against, and no stored run isolates a cause")
         else:
             out[label] = ("not investigated: the paper's numbers for this point are consistent and no stored run "
                           "isolates a cause")
@@ -213,7 +217,8 @@ def figure1_claim_in_words(claim: pd.DataFrame) -> str:
                      + (f" (not {', '.join(lost)})" if lost else ""))
     untested = int((claim.loc[claim["metric"] == claim["metric"].iloc[0], "verdict"] == "not run").sum())
     return (f"Figure 1's claim, CCE is the most accurate loss: {'; '.join(parts)}."
-            + (f" {untested} other loss configurations are not run yet." if untested else ""))
+            + (f" {untested} other loss configuration{' is' if untested == 1 else 's are'} not run yet."
+               if untested else ""))
 
 
 def _seed_values(seeds: pd.DataFrame | None, metric: str, label: str | None = None) -> pd.Series:
