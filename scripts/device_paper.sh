@@ -11,17 +11,19 @@
 # budget ends, the running cells are stopped (SIGTERM) with their per-epoch checkpoints kept, so the next call (or a
 # CPU run) goes on from there.
 #
-# JOBS cells train side by side (`seqrec run --jobs`): one SASRec on Beauty uses a sliver of an H200, so 8 at once
-# cost little more wall time than one. Cells in the issue's order, skipping what the store has. Done on CPU by
-# 2026-12-01: Table 2 except S3-Rec on the four large datasets, Table 3's Beauty rows, the LastFM ablations, the
-# patience-40 checks, SASRec seeds on all five datasets; by 2026-12-03 Figure 1's BCE-1, -10, -100, -500, BPR-10,
-# -100, BPR-max-10, -100, TOP1-10, -100, TOP1-max-10, -100, CE and CCE (a 100-negative cell takes about 2 h wall on 2
-# CPU threads: BPR-100 7,280 s, TOP1-100 6,446 s, BPR-max-100 6,996 s, TOP1-max-100 6,767 s; BCE-500 13,171 s, 57 s
-# per training epoch). Left: Figure 1 (3 cells: BCE-1000 and the two MLM points, these two training on CPU since
-# 2026-12-03), the Figure 1 seed check (seeds 43 and 44 of CCE and BPR-max-100 in Figure 1's configuration, 4 cells;
-# Figure 1's own runs took 33,842 s wall for CCE on 1 thread, 6,993 s for BPR-max-100 on 2), S3-Rec with the authors'
-# pretraining recipe at 150 epochs on LastFM (~6 CPU hours, minutes here; it says which recipe the large datasets'
-# S3-Rec cells should be trusted with), S3-Rec on the large datasets (pretraining per dataset, then BCE and CCE).
+# JOBS cells train side by side (`seqrec run --jobs`): one SASRec on Beauty uses a sliver of an H200, so 8 at once cost
+# little more wall time than one. Cells in the issue's order, skipping what the store has. Done on CPU by 2026-12-01:
+# Table 2 except S3-Rec on the four large datasets, Table 3's Beauty rows, the LastFM ablations, the patience-40 checks,
+# SASRec seeds on all five datasets; by 2026-12-03 every Figure 1 point but BCE-1000: BCE-1, -10, -100, -500, BPR-10,
+# -100, BPR-max-10, -100, TOP1-10, -100, TOP1-max-10, -100, CE, CCE and MLM with mask 0.2 and 0.5 (a 100-negative cell
+# takes about 2 h wall on 2 CPU threads: BPR-100 7,280 s, TOP1-100 6,446 s, BPR-max-100 6,996 s, TOP1-max-100 6,767 s;
+# BCE-500 13,171 s, 57 s per training epoch; MLM 10,586 s and 11,790 s on 1 thread, 37 and 43 s per training epoch).
+# Left: Figure 1's BCE-1000 (training on CPU since 2026-12-03, 148 s per epoch on 1 thread: ~8 h), the Figure 1 seed
+# check (seeds 43 and 44 of CCE and BPR-max-100 in Figure 1's configuration, 4 cells; BPR-max-100's training on CPU
+# since 2026-12-03; Figure 1's own runs took 33,842 s wall for CCE on 1 thread, 6,993 s for BPR-max-100 on 2), S3-Rec
+# with the authors' pretraining recipe at 150 epochs on LastFM (~6 CPU hours, minutes here; it says which recipe the
+# large datasets' S3-Rec cells should be trusted with), S3-Rec on the large datasets (pretraining per dataset, then BCE
+# and CCE).
 # Override with CELLS="grid:filter ..." (filter as in --only, ';'-separated).
 set -u
 BUDGET=${BUDGET:-540}
