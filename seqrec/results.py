@@ -83,8 +83,8 @@ def _run_row(run: dict) -> dict:
                epochs_run=run.get("epochs_run"), best_epoch=run.get("best_epoch"),
                train_seconds=run.get("train_seconds"), seconds_per_epoch=run.get("seconds_per_epoch"),
                median_epoch_seconds=median_epoch_seconds(run),
-               peak_memory_mb=prov.get("peak_memory_mb"), device=device_label(prov.get("device")), commit=prov.get("commit"),
-               path=run.get("path"))
+               peak_memory_mb=prov.get("peak_memory_mb"), device=device_label(prov.get("device")),
+               commit=prov.get("commit"), path=run.get("path"))
     return row
 
 
