@@ -45,12 +45,14 @@ def device_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return device_label(f"{cpu} ({torch.get_num_threads()} threads)")
+    threads = torch.get_num_threads()
+    return f"{cpu} ({threads} thread{'s' if threads != 1 else ''})"
 
 
 def device_label(name) -> str:
     """A stored device name as shown: ``None`` -> ``"unknown"``, and the plural fixed for one thread
-    (``"AMD EPYC (1 threads)"``, as runs stored before this function say, -> ``"AMD EPYC (1 thread)"``)."""
+    (``"AMD EPYC (1 threads)"``, as runs stored before :func:`device_name` wrote the singular say, ->
+    ``"AMD EPYC (1 thread)"``)."""
     return re.sub(r"\(1 threads\)$", "(1 thread)", str(name)) if name else "unknown"
 
 

@@ -782,8 +782,9 @@ def test_figure1_reasons_read_the_papers_own_numbers():
     from seqrec import paper
 
     mlm = pd.DataFrame([{"data": "Beauty", "paper_model": "SASRec", "loss_kind": "original",
-                         "paper_loss": "MLM (mask 0.5)", "negatives": "all", "metric": metric, "value": value, "seed": 42, "key": "m",
-                         "train_seconds": 1.0} for metric, value in (("full_HIT@10", 0.05), ("sampled_HIT@10", 0.4))])
+                         "paper_loss": "MLM (mask 0.5)", "negatives": "all", "metric": metric, "value": value,
+                         "seed": 42, "key": "m", "train_seconds": 1.0}
+                        for metric, value in (("full_HIT@10", 0.05), ("sampled_HIT@10", 0.4))])
     r = analysis.figure1_reasons(paper.compare(mlm, "figure1"))
     assert r["MLM (mask 0.5)"] == ("not investigated: the paper gives no sampled metric for this point to check its "
                                    "full-ranking one against, and no stored run isolates a cause")  # 0.05 vs 0.065
