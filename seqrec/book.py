@@ -46,11 +46,13 @@ def parameters(profile: str, train: str, seeds=None, datasets=None, results_dir:
     return {"profile": profile, "train": train, "seeds": seeds, "datasets": datasets, "results_dir": results_dir}
 
 
-def execute(names=NOTEBOOKS, *, root: Path = ROOT, out_dir: Path | None = None, params: dict, log=print) -> list[Path]:
+def execute(names=NOTEBOOKS, *, root: Path | None = None, out_dir: Path | None = None, params: dict,
+            log=print) -> list[Path]:
     """Execute ``notebooks/<name>.ipynb`` for each name into ``out_dir`` (cleared first). Raises SeqrecError
     naming the notebook and the failing cell; the failed notebook is kept under ``out_dir`` for inspection."""
     import papermill as pm
 
+    root = Path(root) if root is not None else ROOT
     out_dir = Path(out_dir) if out_dir is not None else root / GENERATED
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -92,8 +94,9 @@ def _hide_injected_parameters(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def build_html(root: Path = ROOT, log=print) -> Path:
-    """``jupyter-book build`` with warnings as errors; returns the HTML folder."""
+def build_html(root: Path | None = None, log=print) -> Path:
+    """``jupyter-book build`` of ``root`` (default: this checkout) with warnings as errors; returns the HTML folder."""
+    root = Path(root) if root is not None else ROOT
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "--warningiserror", "--keep-going"]
     log("book: " + " ".join(cmd))
@@ -104,12 +107,13 @@ def build_html(root: Path = ROOT, log=print) -> Path:
     return root / "_build" / "html"
 
 
-def build(profile: str, train: str, *, seeds=None, datasets=None, results_dir: str = "results", root: Path = ROOT,
-          names=NOTEBOOKS, html: bool = True, log=print) -> Path | None:
+def build(profile: str, train: str, *, seeds=None, datasets=None, results_dir: str = "results",
+          root: Path | None = None, names=NOTEBOOKS, html: bool = True, log=print) -> Path | None:
     if train not in ("missing", "all", "none"):
         raise SeqrecError(f"unknown --train {train!r}; allowed: missing, all, none")
     if not runner_available():
         raise SeqrecError("seqrec.experiments / seqrec.paper are missing: the experiment runner is needed to build the book")
+    root = Path(root) if root is not None else ROOT
     t0 = time.perf_counter()
     shutil.rmtree(root / "_build" / "html", ignore_errors=True)
     if train == "all":

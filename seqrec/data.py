@@ -1,7 +1,7 @@
 """Datasets in the S3-Rec format: finding, downloading, reading, splitting, sampling, importing.
 
 Format of ``<NAME>.txt``: one line per user, ``user_id item_id item_id ...``, items numbered from 1, in
-time order. The split is leave-one-out per user (the protocol of ../shared/paper/README.md):
+time order. The split is leave-one-out per user (the paper's protocol):
 
 ======== ====================== ==========================
 split    input                  target(s)

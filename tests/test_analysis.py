@@ -118,6 +118,19 @@ def test_gradient_signal_runs_and_is_bounded():
     assert ((out.share >= 0) & (out.share <= 1)).all() and (out.mean_grad > 0).all()
 
 
+def test_gradient_signal_in_words_reads_the_rows():
+    rows = pd.DataFrame({"loss": ["BPR-10"] * 3 + ["TOP1-10"] * 2, "epoch": [0, 1, 30, 0, 30],
+                         "share": [1.0, 0.99, 0.94, 0.999, 0.2], "mean_grad": [0.05, 0.04, 0.02, 0.025, 0.02]})
+    words = analysis.gradient_signal_in_words(rows)
+    assert words == ("After 30 epochs: BPR-10: 94.0% of its negatives above 0.001 (epoch 0: 100.0%), mean |gradient| "
+                     "-60%; TOP1-10: 20.0% of its negatives above 0.001 (epoch 0: 99.9%), mean |gradient| -20%. "
+                     "Most sampled negatives of TOP1-10 fall below the threshold: they stop teaching.")
+    alive = analysis.gradient_signal_in_words(rows[rows.loss == "BPR-10"])
+    assert alive.endswith("at least 94% of them, for every loss, still pass the threshold; what shrinks as the model "
+                          "learns is the size of each one's gradient.")
+    assert analysis.gradient_signal_in_words(rows.iloc[:0]) == ""
+
+
 # --------------------------------------------------------------------------- by sequence length
 def test_metric_by_length_hand_computed():
     ranks = [0, 1, 10, 3]  # 0-based
@@ -208,6 +221,9 @@ def test_seed_summary_and_noise():
     n = analysis.improvement_vs_noise(s).iloc[0]
     assert n["difference"] == pytest.approx(0.035) and n["max std"] == pytest.approx(0.01)
     assert bool(n["exceeds 2 std"])  # 0.035 > 2 × 0.01
+    # one seed of BCE: no test, even though CCE's seeds have a std (as for Table 2's claims)
+    one = analysis.improvement_vs_noise(analysis.seed_summary(f[(f.loss == "cce") | (f.seed == 1)], "full_NDCG@10"))
+    assert one.iloc[0]["min seeds"] == 1 and pd.isna(one.iloc[0]["max std"]) and pd.isna(one.iloc[0]["exceeds 2 std"])
 
 
 def test_figure1_points_labels_and_seed_average():
@@ -290,12 +306,21 @@ def test_time_to_reach_finds_the_first_epoch_at_the_level_per_loss_averaging_see
     assert words.startswith("CCE reaches the level (0.0400) after 2 epochs, 20 s at its median epoch. Of the 2 other")
     assert "sooner in time (1): BPR-10 (2 epochs, 8 s)" in words and "in fewer epochs (0): none" in words
     assert "later (1): BCE-1 (4 epochs, 20 s)" in words and "never" not in words
+    assert words.endswith(". CCE rises fastest to this level: in epochs, holds; in seconds on this device, does not "
+                          "hold (1 other loss sooner).")
     high = analysis.time_to_reach(curves, 0.065)  # only CCE gets there
     assert high.index[0] == "CCE" and high.loc[["BPR-10", "BCE-1"], "epoch"].isna().all()
     assert high.loc["BCE-1", "epochs_run"] == 4 and "never within their epochs (2): BPR-10, BCE-1" in \
         analysis.time_to_reach_in_words(high, 0.065, "x")
-    assert "CCE never reaches x (0.0800) in its 3 epochs (best 0.0700)" in \
-        analysis.time_to_reach_in_words(analysis.time_to_reach(curves, 0.08), 0.08, "x")
+    assert analysis.time_to_reach_in_words(high, 0.065, "x").endswith(
+        "CCE rises fastest to this level: in epochs, holds; in seconds on this device, holds.")
+    never = analysis.time_to_reach_in_words(analysis.time_to_reach(curves, 0.08), 0.08, "x")
+    assert "CCE never reaches x (0.0800) in its 3 epochs (best 0.0700)" in never
+    assert never.endswith("CCE rises fastest to this level: does not hold, it never gets there.")
+    slow = analysis.time_to_reach(curves, 0.03)  # BPR-10 at epoch 1 (4 s), CCE at 2 (20 s), BCE-1 at 3 (15 s)
+    assert analysis.time_to_reach_in_words(slow, 0.03, "x").endswith(
+        "in epochs, does not hold (1 other loss in fewer epochs); in seconds on this device, does not hold (2 other "
+        "losses sooner).")
     assert analysis.reach_levels(curves) == {"the best of BCE-1, SASRec's original loss": 0.04,
                                              "the best of BPR-10, the strongest other loss": 0.06}
     assert list(analysis.reach_levels(curves[curves.label != "BCE-1"]).values()) == [0.06]
@@ -371,6 +396,12 @@ def test_claims_verdicts_and_noise():
     assert bool(t["paper: CCE better"].all())
     counts = analysis.claim_counts(analysis.claims(_claim_cells()))
     assert list(counts.index) == list(analysis.CLAIM_VERDICTS) and list(counts.pairs) == [2, 1, 1]
+    assert list(counts["beyond seed noise"]) == [1, 0, 0] and list(counts["within seed noise"]) == [0, 1, 0]
+    assert list(counts["one seed on a side"]) == [1, 0, 0]
+    assert analysis.claims_headline(analysis.claims(_claim_cells())) == (
+        "**CCE beats the original loss in 2 of the 3 (dataset, model, metric) pairs run**, 1 of them beyond seed "
+        "noise (0 within it, 1 with one seed on a side, untested); 4 pairs in Table 2, the paper reports CCE better "
+        "in 4.")
 
 
 def test_discrepancy_reasons_check_seeds_and_patience():
@@ -392,12 +423,27 @@ def test_discrepancy_reasons_check_seeds_and_patience():
     assert r[0].startswith("early stopping: with patience 40") and "0.0332" in r[0]
     # the check that explains it first, then the one that does not
     assert r[1] == ("seed variance: the reported value lies within our mean ± 2 std over 3 seeds; "
-                    "not explained by early stopping (with patience 40 the cell reaches 0.0399)")
+                    "not explained by early stopping (with patience 40 the cell reaches 0.0399 (seed 42 only))")
     assert r[2].startswith("not investigated")
     assert r[3] == ""
     # both checks possible, neither explains it: 0.0356 is outside 0.0300 ± 0.0020 and 0.0310 is not within 10 %
     assert r[4] == ("not explained by seed variance (mean ± 2 std over 2 seeds is 0.0280–0.0320); "
-                    "nor by early stopping (with patience 40 the cell reaches 0.0310)")
+                    "nor by early stopping (with patience 40 the cell reaches 0.0310 (seed 42 only))")
+    assert "(reported" in r[0] and "only" not in r[0]  # a one-seed cell and a one-seed rerun: nothing to add
+    # with the Table 2 frame, the one-seed rerun is set beside the cell's own run with that seed
+    frame = pd.DataFrame([_run(v, model="s3rec", paper_model="S3Rec", loss="bce", loss_kind="original", seed=s)
+                          for v, s in ((0.0290, 42), (0.0310, 43))])
+    with_frame = analysis.discrepancy_reasons(c, runs, frame)
+    assert with_frame[4].endswith("(with patience 40 the cell reaches 0.0310 (seed 42 only; the cell's seed-42 run "
+                                  "reaches 0.0290))")
+    # two of the cell's three seeds rerun: both named, against the cell's runs with those two seeds
+    rerun = _run(0.0401, loss="bce", patience=40, ablation="patience", loss_kind="original", seed=43)
+    two = pd.concat([runs, pd.DataFrame([rerun])], ignore_index=True)
+    own = pd.DataFrame([_run(v, loss="bce", loss_kind="original", seed=s)
+                        for v, s in ((0.03, 42), (0.04, 43), (0.05, 44))])
+    assert analysis.discrepancy_reasons(c, two, own)[1].endswith(
+        "(with patience 40 the cell reaches 0.0400 (seeds 42, 43 only; the cell's runs with those seeds reach on "
+        "average 0.0350))")
     c["rel_diff"] = (c.reproduced - c.reported) / c.reported
     off = analysis.discrepancies(c, runs)  # the same reasons, for the off cells only
     assert list(off["likely reason"]) == [r[0], r[1], r[2], r[4]]
@@ -571,6 +617,7 @@ def test_srgnn_variants_sets_both_cce_variants_beside_ce():
     assert (row["reported CE"], row["reported CCE"], row["ours CE"]) == (0.0278, 0.0652, 0.0250)
     assert row["ours CCE (authors)"] == pytest.approx(0.0230) and row["ours CCE (causal)"] == pytest.approx(0.0550)
     assert row["authors vs CE %"] == pytest.approx(-8.0) and row["causal vs CE %"] == pytest.approx(120.0)
+    assert row["seeds (CE / authors / causal)"] == "1 / 1 / 2"  # the causal variant over two seeds
     assert analysis.srgnn_variants_in_words(t) == (
         "SR-GNN with CCE, authors' variant (the one the verdicts read), does not beat our CE on Beauty (HIT@10 -8%). "
         "SR-GNN with CCE, causal variant (no look-ahead), beats our CE on Beauty (HIT@10 +120%).")
@@ -645,9 +692,17 @@ def test_table3_claim():
     f = pd.concat([f, pd.DataFrame([_run(0.28, metric="pop_sampled_HIT@10", data="Beauty", model="bert4rec", loss="mlm",
                                          paper_model="BERT4Rec")])], ignore_index=True)
     t = analysis.table3_claim(f)
-    assert t.loc["HIT@10", "verdict"] == "holds"
-    assert t.loc["sampled HIT@10, uniform negatives", "SASRec (CCE)"] == pytest.approx(0.30)
-    assert t.loc["sampled HIT@10, uniform negatives", "verdict"] == "does not hold"  # 0.30 (mean of two seeds) < 0.35
+    assert t.loc["HIT@10", "verdict"] == "holds" and t.loc["HIT@10", "beyond seed noise"] == "one seed"
+    assert t.loc["HIT@10", "difference"] == pytest.approx(0.02)
+    assert t.loc["HIT@10", "seeds (CCE / BERT4Rec)"] == "1 / 1"
+    uniform = t.loc["sampled HIT@10, uniform negatives"]
+    assert uniform["SASRec (CCE)"] == pytest.approx(0.30) and uniform["seeds (CCE / BERT4Rec)"] == "2 / 1"
+    assert uniform["verdict"] == "does not hold"  # 0.30 (mean of two seeds) < 0.35
+    assert uniform["beyond seed noise"] == "one seed"  # BERT4Rec has one seed: no std to weigh against
+    two = pd.concat([f, pd.DataFrame([_run(v, metric="sampled_HIT@10", data="Beauty", model="bert4rec", loss="mlm",
+                                           paper_model="BERT4Rec", seed=s) for v, s in ((0.36, 7), (0.34, 8))])],
+                    ignore_index=True)  # BERT4Rec 0.35 ± 0.01 over three seeds; CCE 0.30 ± 0.1414 over two
+    assert analysis.table3_claim(two).loc["sampled HIT@10, uniform negatives", "beyond seed noise"] == "no"
     assert t.loc["NDCG@10", "verdict"] == "not run"
     # BERT4Rec has popularity-sampled metrics, SASRec (stored before them) has none: not run, never a verdict
     assert t.loc["sampled HIT@10, popularity negatives", "verdict"] == "not run"
@@ -721,7 +776,7 @@ def test_table3_against_table2():
 
 
 # --------------------------------------------------------------------------- Figure 1 verdicts and claim
-def _figure1_compared():
+def _figure1_compared(with_mlm=False):
     """paper.compare of Figure 1 on hand-made runs: CCE at 0.09 / 0.052 (seeds 42, 43: 0.08 and 0.10 HIT@10),
     BCE-1 at 0.06 / 0.03, BPR-10 at 0.02 HIT@10 only, CE at 0.10 / 0.04, every other loss not run."""
     from seqrec import paper
@@ -736,7 +791,33 @@ def _figure1_compared():
             run("BCE", "1", "full_HIT@10", 0.06), run("BCE", "1", "full_NDCG@10", 0.03),
             run("BPR", "10", "full_HIT@10", 0.02),
             run("CE", "all", "full_HIT@10", 0.10), run("CE", "all", "full_NDCG@10", 0.04)]
-    return paper.compare(pd.DataFrame(rows), "figure1")
+    if with_mlm:  # MLM (mask 0.2): HIT@10 0.05 (reported 0.060), NDCG@10 0.02 and 0.06 over two seeds (not reported)
+        rows += [run("MLM (mask 0.2)", "all", "full_HIT@10", 0.05), run("MLM (mask 0.2)", "all", "full_NDCG@10", 0.02),
+                 run("MLM (mask 0.2)", "all", "full_HIT@10", 0.05, seed=43),
+                 run("MLM (mask 0.2)", "all", "full_NDCG@10", 0.06, seed=43)]
+    frame = pd.DataFrame(rows)
+    compared = paper.compare(frame, "figure1")
+    return (compared, frame) if with_mlm else compared
+
+
+def test_figure1_metrics_the_paper_does_not_report_are_still_ours():
+    compared, frame = _figure1_compared(with_mlm=True)
+    assert "full_NDCG@10" not in set(compared[compared.loss == "MLM (mask 0.2)"].metric)  # read off a HIT@10 figure
+    v = analysis.figure1_verdicts(compared, frame=frame)
+    mlm = v.loc["MLM (mask 0.2)"]
+    assert mlm["NDCG@10 reported"] == analysis.NOT_REPORTED and mlm["NDCG@10 verdict"] == analysis.NOT_REPORTED
+    assert mlm["NDCG@10 ours"] == "0.0400 ± 0.0283 (2 seeds)"  # mean of 0.02, 0.06; std sqrt(0.0008)
+    assert mlm["HIT@10 ours"] == "0.0500 ± 0.0000 (2 seeds)" and mlm["HIT@10 verdict"] == "worse"  # -16.7 %
+    assert analysis.figure1_verdicts(compared).loc["MLM (mask 0.2)", "NDCG@10 ours"] == analysis.NOT_REPORTED
+    assert v.loc["BPR-10", "NDCG@10 ours"] == "not run"  # reported, not run: unchanged
+    claim = analysis.figure1_claim(compared, frame)
+    ndcg = claim[claim.metric == "NDCG@10"].set_index("other loss")
+    assert ndcg.loc["MLM (mask 0.2)", "verdict"] == "holds"  # CCE 0.052 > 0.04
+    assert ndcg.loc["MLM (mask 0.2)", "difference"] == pytest.approx(0.012)
+    assert ndcg.loc["MLM (mask 0.2)", "paper: CCE better"] == analysis.NOT_REPORTED
+    assert np.isnan(ndcg.loc["MLM (mask 0.2)", "reported other"])
+    assert "on NDCG@10 it beats 3 of the 3 other losses run" in analysis.figure1_claim_in_words(claim)
+    assert "on NDCG@10 it beats 2 of the 2" in analysis.figure1_claim_in_words(analysis.figure1_claim(compared))
 
 
 def test_figure1_cells_and_verdicts():
@@ -787,7 +868,8 @@ def test_figure1_reasons_read_the_papers_own_numbers():
                         for metric, value in (("full_HIT@10", 0.05), ("sampled_HIT@10", 0.4))])
     r = analysis.figure1_reasons(paper.compare(mlm, "figure1"))
     assert r["MLM (mask 0.5)"] == ("not investigated: the paper gives no sampled metric for this point to check its "
-                                   "full-ranking one against, and no stored run isolates a cause")  # 0.05 vs 0.065
+                                   "full-ranking one against, and no stored run isolates a cause; its reported value "
+                                   "is read off the paper's figure, so it is approximate")  # 0.05 vs 0.065
 
 
 def test_figure1_reasons_near_the_popularity_ranking():

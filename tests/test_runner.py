@@ -555,3 +555,24 @@ def test_table2_frame_adds_the_seed_runs_of_the_same_cells(tiny, monkeypatch):
     c = paper.compare(frame, "table2")
     cell = c[(c.dataset == "LastFM") & (c.model == "SASRec") & (c.loss_kind == "improved") & (c.metric == "NDCG@10")].iloc[0]
     assert cell.n_seeds == 2 and cell.reproduced == pytest.approx(ndcg.value.mean())
+
+
+def test_table3_frame_adds_the_seed_runs_on_its_own_dataset_only(tiny, monkeypatch):
+    """analysis.table3_frame: Table 3's runs plus the ``seeds`` ablation's runs on Table 3's dataset (another
+    dataset's seed runs stay out), so a SASRec cell of Table 3 averages over the same seeds as Table 2's."""
+    from seqrec import analysis
+
+    data, other = tiny / "tiny.txt", write_dataset(tiny / "other.txt")
+    base = {"data": str(data), "model": "sasrec", "loss": "cce", **TINY}
+    lab = {"paper_model": "SASRec", "loss_kind": "improved", "paper_loss": "CCE", "variant": "", "negatives": ""}
+    monkeypatch.setitem(GRIDS, "table3", Grid("table3", "t", [(base, {**lab, "grid": "table3", "ablation": ""})]))
+    monkeypatch.setitem(GRIDS, "ablations", Grid("ablations", "a", [
+        ({**base, "seed": s}, {**lab, "grid": "ablations", "ablation": "seeds"}) for s in (42, 43)] + [
+        ({**base, "data": str(other), "seed": 44}, {**lab, "grid": "ablations", "ablation": "seeds"})]))
+    for g in ("table3", "ablations"):
+        experiments.run_grid(g, "tinyprof", results_dir=tiny / "res", executor="inprocess", progress=False)
+    f = analysis.table3_frame("tinyprof", train="none", results_dir=tiny / "res")
+    ndcg = f[f.metric == "full_NDCG@10"]
+    assert sorted(ndcg.seed) == [42, 43] and set(ndcg.ablation) == {""}  # seed 44 is on the other dataset
+    assert len(analysis.grid_frame("ablations", "tinyprof", train="none", results_dir=tiny / "res")
+               .query("metric == 'full_NDCG@10'")) == 3

@@ -56,8 +56,9 @@ from .frames import (
     repeated_runs,
     replayed_curves,
     table2_frame,
+    table3_frame,
 )
-from .gradients import gradient_share, gradient_signal, negative_gradients, score_loss
+from .gradients import gradient_share, gradient_signal, gradient_signal_in_words, negative_gradients, score_loss
 from .labels import NEGATIVE_LOSSES, NOT_REPORTED, PAPER_LOSS, VERDICTS, loss_label, loss_labels, profile_banner
 from .nearness import MIN_SHARE_OF_GAP
 from .lengths import length_bins, metric_by_length, ranks_by_length
@@ -75,8 +76,10 @@ from .table3 import (
 )
 from .verdicts import (
     CLAIM_VERDICTS,
+    NOISE_COLUMNS,
     PENDING,
     claim_counts,
+    claims_headline,
     claims,
     claims_in_words,
     not_run_reasons,
@@ -95,13 +98,16 @@ __all__ = [
     "figure1_claim", "figure1_claim_in_words", "figure1_closest", "figure1_closest_in_words",
     "figure1_points", "figure1_popularity", "figure1_reasons", "figure1_verdicts",
     "side_by_side", "verdict_overview", "ANALYSIS_RUNS", "TIDY_COLUMNS", "compute_spent", "grid_frame",
-    "planned_cells", "repeated_runs", "replayed_curves", "table2_frame", "gradient_share", "gradient_signal",
+    "planned_cells", "repeated_runs", "replayed_curves", "table2_frame", "table3_frame", "gradient_share",
+    "gradient_signal",
+    "gradient_signal_in_words",
     "negative_gradients", "score_loss", "NEGATIVE_LOSSES", "NOT_REPORTED", "PAPER_LOSS", "VERDICTS", "loss_label",
     "loss_labels", "profile_banner", "length_bins", "metric_by_length", "ranks_by_length", "pretraining_claim",
     "pretraining_comparison", "pretraining_samples", "after_best", "discrepancies", "discrepancy_reasons",
     "overfit_after_best", "levelled_off", "recipe_comparison", "SEEN_SCORING_METRICS", "seen_scoring",
     "seen_scoring_checks", "CLAIM3_METRICS",
     "SAMPLER_SYSTEMS", "TABLE3_METRICS", "sampler_check", "table3_against_table2", "table3_claim",
-    "table3_side_by_side", "CLAIM_VERDICTS", "PENDING", "claim_counts", "claims", "claims_in_words",
+    "table3_side_by_side", "CLAIM_VERDICTS", "NOISE_COLUMNS", "PENDING", "claim_counts", "claims_headline", "claims",
+    "claims_in_words",
     "not_run_reasons", "srgnn_variants", "srgnn_variants_in_words", "table2_layout", "verdict_counts",
 ]

@@ -48,10 +48,30 @@ FIGURE1_METRICS = {"full_HIT@10": "HIT@10", "full_NDCG@10": "NDCG@10"}
 FIGURE1_CELL_METRIC = "full_HIT@10"  # a Figure 1 point's verdict: its y axis, test HIT@10 with full ranking
 
 
-def _figure1_labelled(compared: pd.DataFrame) -> pd.DataFrame:
+def _figure1_labelled(compared: pd.DataFrame, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``compared`` with a ``label`` column; with ``frame`` (the tidy Figure 1 runs), plus a row for every metric
+    of :data:`FIGURE1_METRICS` that the paper does not report for a configuration (the MLM points' NDCG@10): our
+    mean, std and seeds there, ``reported`` NaN and the verdict "not reported"."""
     out = compared.copy()
     out["label"] = [_reported_label(r) for _, r in out.iterrows()]
-    return out
+    if frame is None or not len(frame) or out.empty:
+        return out
+    runs = frame[frame["metric"].isin(list(FIGURE1_METRICS))].copy()
+    runs["label"] = [_reported_label({"loss": loss, "negatives": negatives})
+                     for loss, negatives in zip(runs["paper_loss"], runs["negatives"])]
+    extra = []
+    for label, g in out.groupby("label", sort=False):
+        for metric in FIGURE1_METRICS:
+            if (g["metric"] == metric).any():
+                continue
+            values = runs[(runs["label"] == label) & (runs["metric"] == metric)].drop_duplicates("seed")["value"]
+            values = values.astype(float)
+            extra.append({**g.iloc[0].to_dict(), "metric": metric, "reported": np.nan,
+                          "reproduced": values.mean() if len(values) else np.nan,
+                          "reproduced_std": values.std(ddof=1) if len(values) > 1 else np.nan,
+                          "n_seeds": len(values), "rel_diff": np.nan, "verdict": NOT_REPORTED})
+    start = int(out.index.max()) + 1 if len(out) else 0
+    return pd.concat([out, pd.DataFrame(extra, index=range(start, start + len(extra)))]) if extra else out
 
 
 def figure1_cells(compared: pd.DataFrame) -> pd.DataFrame:
@@ -60,13 +80,15 @@ def figure1_cells(compared: pd.DataFrame) -> pd.DataFrame:
     return _figure1_labelled(compared[compared["metric"] == FIGURE1_CELL_METRIC])
 
 
-def figure1_verdicts(compared: pd.DataFrame, reasons: pd.Series | None = None) -> pd.DataFrame:
+def figure1_verdicts(compared: pd.DataFrame, reasons: pd.Series | None = None,
+                     frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per Figure 1 loss configuration (index: the paper's label), from ``seqrec.paper.compare(...,
     "figure1")``: for each metric of :data:`FIGURE1_METRICS` the reported value, ours (mean ± std over seeds, or
-    "not run"), the relative difference and the verdict; a metric the paper does not report (the MLM points' NDCG,
-    read off a figure that shows only HIT@10) reads "not reported". ``reasons`` (aligned with ``compared``'s
+    "not run"), the relative difference and the verdict. A metric the paper does not report (the MLM points' NDCG,
+    read off a figure that shows only HIT@10) has reported value and verdict "not reported", and ours from
+    ``frame`` (the tidy Figure 1 runs; without it, "not reported" too). ``reasons`` (aligned with ``compared``'s
     index, e.g. :func:`not_run_reasons`) fills a ``why not run`` column."""
-    labelled = _figure1_labelled(compared)
+    labelled = _figure1_labelled(compared, frame)
     rows = []
     for label, g in labelled.groupby("label", sort=False):
         row = {"label": label}
@@ -77,8 +99,9 @@ def figure1_verdicts(compared: pd.DataFrame, reasons: pd.Series | None = None) -
                             f"{name} vs paper": np.nan, f"{name} verdict": NOT_REPORTED})
                 continue
             c = cell.iloc[0]
-            row.update({f"{name} reported": c["reported"], f"{name} ours": _mean_std(c),
-                        f"{name} vs paper": c["rel_diff"], f"{name} verdict": c["verdict"]})
+            row.update({f"{name} reported": NOT_REPORTED if pd.isna(c["reported"]) else c["reported"],
+                        f"{name} ours": _mean_std(c), f"{name} vs paper": c["rel_diff"],
+                        f"{name} verdict": c["verdict"]})
         if reasons is not None:  # a configuration's reason is its cell's, the HIT@10 row
             cell = g.index[g["metric"] == FIGURE1_CELL_METRIC]
             row["why not run"] = reasons.get(cell[0], "") if len(cell) else ""
@@ -127,9 +150,13 @@ def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None) -> p
 
     The first two say the reported point is not a consistent evaluation of one trained model, so its gap to ours
     is no evidence about the loss. With none of the three, "not investigated", saying whether the paper's numbers
-    could be checked (a point reported without sampled metrics, like the MLM points read off the figure, cannot)."""
+    could be checked (a point reported without sampled metrics, like the MLM points read off the figure, cannot;
+    a value whose source in ``figure1_reported.csv`` says "approximate" is called so)."""
     from ..data import NUM_SAMPLED_NEGATIVES
 
+    from ..paper import reported as paper_reported
+
+    sources = {_reported_label(r): r.get("source", "") for r in paper_reported("figure1").to_dict("records")}
     candidates = NUM_SAMPLED_NEGATIVES + 1  # the target and its sampled negatives
     chance = 10 / candidates
     labelled = _figure1_labelled(compared)
@@ -169,21 +196,26 @@ def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None) -> p
         if parts:
             out[label] = "; ".join(parts)
         elif not any(m.startswith("sampled_") for m in cells.index):  # e.g. the MLM points, read off the figure
+            read_off = "approximate" in str(sources.get(label, ""))
             out[label] = ("not investigated: the paper gives no sampled metric for this point to check its "
-                          "full-ranking one against, and no stored run isolates a cause")
+                          "full-ranking one against, and no stored run isolates a cause"
+                          + ("; its reported value is read off the paper's figure, so it is approximate" if read_off
+                             else ""))
         else:
             out[label] = ("not investigated: the paper's numbers for this point are consistent and no stored run "
                           "isolates a cause")
     return pd.Series(out, name="likely reason", dtype=object)
 
 
-def figure1_claim(compared: pd.DataFrame) -> pd.DataFrame:
+def figure1_claim(compared: pd.DataFrame, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """The paper's Figure 1 claim, "CCE is the most accurate loss of the family", tested on our runs: one row per
     other loss configuration and metric of :data:`FIGURE1_METRICS` the paper reports, with the reported values of
     CCE and that loss, ours (means over seeds), ``difference`` = our CCE − our other, and ``verdict``: *holds*
     (difference > 0), *does not hold* (≤ 0) or *not run* (either run missing). ``compared``:
-    ``seqrec.paper.compare(..., "figure1")``."""
-    labelled = _figure1_labelled(compared)
+    ``seqrec.paper.compare(..., "figure1")``. With ``frame`` (the tidy Figure 1 runs), also the metrics the paper
+    does not report for a configuration it does (the MLM points' NDCG@10): tested on our runs alike, with
+    ``reported other`` NaN and ``paper: CCE better`` "not reported"."""
+    labelled = _figure1_labelled(compared, frame)
     rows = []
     for metric, name in FIGURE1_METRICS.items():
         sel = labelled[labelled["metric"] == metric]
@@ -195,7 +227,9 @@ def figure1_claim(compared: pd.DataFrame) -> pd.DataFrame:
             ran = not (pd.isna(c["reproduced"]) or pd.isna(o["reproduced"]))
             diff = c["reproduced"] - o["reproduced"] if ran else np.nan
             rows.append({"other loss": o["label"], "metric": name, "reported CCE": c["reported"],
-                         "reported other": o["reported"], "paper: CCE better": bool(c["reported"] > o["reported"]),
+                         "reported other": o["reported"],
+                         "paper: CCE better": (NOT_REPORTED if pd.isna(c["reported"]) or pd.isna(o["reported"])
+                                               else bool(c["reported"] > o["reported"])),
                          "ours CCE": c["reproduced"], "ours other": o["reproduced"], "difference": diff,
                          "verdict": ("holds" if diff > 0 else "does not hold") if ran else "not run"})
     return pd.DataFrame(rows, columns=["other loss", "metric", "reported CCE", "reported other", "paper: CCE better",

@@ -49,20 +49,39 @@ def grid_frame(grid: str, profile: str, *, train: str = "missing", datasets=None
     return frame.reset_index(drop=True)
 
 
-def table2_frame(profile: str, *, train: str = "missing", datasets=None, seeds=None,
-                 results_dir: str = "results") -> pd.DataFrame:
-    """Table 2's runs plus the ``seeds`` ablation's runs of the same cells (SASRec BCE and CCE under the Table 2
-    protocol with other seeds), labelled as Table 2 cells: a cell then shows mean ± std over every seed run.
-    Only Table 2 is trained (``train``); the ablation runs are read as stored. A run in both (seed 42) counts once."""
-    t2 = grid_frame("table2", profile, train=train, datasets=datasets, seeds=seeds, results_dir=results_dir)
+def _with_seed_runs(grid: str, profile: str, *, train: str, datasets, seeds, results_dir: str) -> pd.DataFrame:
+    """``grid``'s runs plus the ``seeds`` ablation's runs of the same cells on the grid's datasets, labelled as the
+    grid's cells; a run in both (seed 42: the same key) counts once."""
+    from .. import experiments
+
+    own = grid_frame(grid, profile, train=train, datasets=datasets, seeds=seeds, results_dir=results_dir)
     ab = grid_frame("ablations", profile, train="none", datasets=datasets, seeds=seeds, results_dir=results_dir)
-    extra = ab[ab["ablation"] == "seeds"].copy()
-    extra["ablation"] = ""
-    frames = [f for f in (t2, extra) if len(f)]
+    extra = ab[ab["ablation"] == "seeds"].copy() if len(ab) else ab
+    if len(extra):
+        extra = extra[extra["data"].isin({cell.config.data for cell in experiments.cells(grid, profile)})]
+        extra["ablation"] = ""
+    frames = [f for f in (own, extra) if len(f)]
     if not frames:
-        return t2
+        return own
     both = pd.concat(frames, ignore_index=True)
     return both.drop_duplicates(["key", "metric"]).reset_index(drop=True)
+
+
+def table2_frame(profile: str, *, train: str = "missing", datasets=None, seeds=None,
+                 results_dir: str = "results") -> pd.DataFrame:
+    """Table 2's runs plus the ``seeds`` ablation's runs of the same cells (Table 2 cells run again under the Table 2
+    protocol with other seeds: SASRec BCE and CCE on all five datasets, and more cells on some), labelled as Table
+    2 cells: a cell then shows mean ± std over every seed run. Only Table 2 is trained (``train``); the ablation
+    runs are read as stored. A run in both (seed 42) counts once."""
+    return _with_seed_runs("table2", profile, train=train, datasets=datasets, seeds=seeds, results_dir=results_dir)
+
+
+def table3_frame(profile: str, *, train: str = "missing", datasets=None, seeds=None,
+                 results_dir: str = "results") -> pd.DataFrame:
+    """Table 3's runs plus the ``seeds`` ablation's runs on Table 3's dataset (SASRec BCE and CCE on Beauty with
+    seeds 43 and 44, the same configuration as Table 3's and Table 2's SASRec cells), so that Table 3's SASRec
+    cells average over the same seeds as Table 2's. Only Table 3 is trained (``train``)."""
+    return _with_seed_runs("table3", profile, train=train, datasets=datasets, seeds=seeds, results_dir=results_dir)
 
 
 def _stored_runs(profile: str, results_dir: str = "results"):

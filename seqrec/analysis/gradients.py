@@ -72,3 +72,27 @@ def gradient_signal(config: TrainConfig, epochs: int, *, dataset=None, threshold
 
     _fit(config, dataset, epochs, measure)
     return pd.DataFrame(rows)
+
+
+def gradient_signal_in_words(signal: pd.DataFrame, threshold: float = 1e-3) -> str:
+    """What :func:`gradient_signal`'s rows show, in sentences: per loss, the share of sampled negatives above
+    ``threshold`` and the change of their mean gradient from epoch 0 (untrained) to the last epoch; then whether
+    most negatives still pass the threshold there (the share of every loss at least 1/2) or most fall below it for
+    some loss. Empty for an empty frame."""
+    if signal.empty:
+        return ""
+    last = int(signal["epoch"].max())
+    parts, shares = [], {}
+    for loss, g in signal.sort_values("epoch").groupby("loss", sort=False):
+        first, end = g.iloc[0], g.iloc[-1]
+        shares[loss] = float(end["share"])
+        change = end["mean_grad"] / first["mean_grad"] - 1 if first["mean_grad"] > 0 else float("nan")
+        parts.append(f"{loss}: {end['share']:.1%} of its negatives above {threshold:g} (epoch {int(first['epoch'])}: "
+                     f"{first['share']:.1%}), mean |gradient| {change:+.0%}")
+    quiet = [loss for loss, share in shares.items() if share < 0.5]
+    verdict = (f"Most sampled negatives of {', '.join(quiet)} fall below the threshold: they stop teaching."
+               if quiet else
+               f"On these runs sampled negatives do not go silent: at least {min(shares.values()):.0%} of them, for "
+               "every loss, still pass the threshold; what shrinks as the model learns is the size of each one's "
+               "gradient.")
+    return f"After {last} epochs: " + "; ".join(parts) + ". " + verdict

@@ -23,7 +23,7 @@ def length_bins(lengths, edges=(0, 5, 10, 20, 50, math.inf)) -> pd.Categorical:
 
 
 def metric_by_length(ranks, lengths, k: int = 10, edges=(0, 5, 10, 20, 50, math.inf)) -> pd.DataFrame:
-    """HIT@k and NDCG@k of users grouped by sequence length. ``ranks``: (U,) 1-based test ranks;
+    """HIT@k and NDCG@k of users grouped by sequence length. ``ranks``: (U,) 0-based test ranks (0: the top);
     ``lengths``: (U,) number of items in each user's history. Columns: ``length, users, HIT@k, NDCG@k``."""
     r = np.asarray(ranks, dtype=float)
     hit = (r < k).astype(float)

@@ -228,6 +228,23 @@ def _recipe_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
                     tail=weighed)
 
 
+def _seed_scope(changed: pd.DataFrame, r, frame: pd.DataFrame | None) -> str:
+    """Words to append when a check's changed runs (``changed``) cover fewer seeds than the cell ``r`` averages:
+    which seeds, and what the cell's own runs with those seeds reach (from ``frame``), so that a one-seed value is
+    not read against a mean over seeds; "" when they cover as many seeds as the cell."""
+    seeds = sorted({int(s) for s in changed["seed"].dropna()}) if "seed" in changed else []
+    if not seeds or len(seeds) >= r["n_seeds"]:
+        return ""
+    who = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
+    own = _cell_rows(r, frame) if frame is not None and len(frame) else pd.DataFrame(columns=["seed", "value"])
+    own = own[own["seed"].isin(seeds)]
+    if not len(own):
+        return f" ({who} only)"
+    same = (f"the cell's seed-{seeds[0]} run reaches" if len(seeds) == 1
+            else "the cell's runs with those seeds reach on average")
+    return f" ({who} only; {same} {own['value'].mean():.4f})"
+
+
 def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None,
                         seen_scoring: pd.DataFrame | None = None) -> pd.Series:
     """For each run cell of ``compared`` (Table 2) off by more than the tolerance, what our stored runs say about
@@ -278,19 +295,21 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
             p = p[p["ablation"] == "patience"]
             for patience, g in p.groupby("patience"):
                 patience_run = True
-                value = g["value"].mean()
+                value, scope = g["value"].mean(), _seed_scope(g, r, frame)
                 if _explains(value, r):
                     found.append(f"early stopping: with patience {int(patience)} instead of 10 the same cell reaches "
-                                 f"{value:.4f} (reported {r['reported']:.4f})")
+                                 f"{value:.4f}{scope} (reported {r['reported']:.4f})")
                 else:
-                    ruled_out.append(f"early stopping (with patience {int(patience)} the cell reaches {value:.4f})")
+                    ruled_out.append(f"early stopping (with patience {int(patience)} the cell reaches "
+                                     f"{value:.4f}{scope})")
         if frame is not None and len(frame) and r["verdict"] == "worse" and not patience_run:
             checked = _overfitting_check(r, frame)
             if checked:
                 (ruled_out if checked[0] == "ruled out" else still_open).append(checked[1])
         checked = _variant_check(r, frame) if frame is not None and len(frame) else None
         if checked:
-            (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
+            scope = _seed_scope(_cell_rows(r, frame, "causal"), r, frame)
+            (ruled_out if checked[0] == "ruled out" else found).append(checked[1] + scope)
         checked = _seen_scoring_check(r, seen_scoring)
         if checked:
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1])

@@ -38,19 +38,32 @@ CLAIM3_METRICS = {"full_HIT@10": "HIT@10", "full_NDCG@10": "NDCG@10",
 
 
 def table3_claim(frame: pd.DataFrame, dataset: str = "Beauty") -> pd.DataFrame:
-    """The paper's claim "SASRec with CCE beats BERT4Rec" on our ``table3`` runs: one row per metric of
-    :data:`CLAIM3_METRICS` (full ranking; sampled with our uniform negatives and with BERT4Rec's popularity
-    negatives) with both values (means over seeds) and whether it holds; "not run" if either is missing (a run
-    stored before the popularity-sampled metrics existed has none)."""
+    """The paper's claim "SASRec with CCE beats BERT4Rec" on our runs (e.g. :func:`table3_frame`): one row per
+    metric of :data:`CLAIM3_METRICS` (full ranking; sampled with our uniform negatives and with BERT4Rec's
+    popularity negatives) with both values (means over seeds), ``seeds (CCE / BERT4Rec)`` (counts), ``difference``
+    (CCE − BERT4Rec), ``beyond seed noise`` (as for Table 2's claims: ``|difference| > 2 ×`` the larger std when
+    both have ≥ 2 seeds, else "one seed") and ``verdict``: *holds*, *does not hold*, or "not run" if either is
+    missing (a run stored before the popularity-sampled metrics existed has none)."""
+    from .verdicts import _beyond_seed_noise
+
     rows = []
     sel = frame[(frame["data"] == dataset)] if len(frame) else frame
     for metric, name in CLAIM3_METRICS.items():
-        cce = sel[(sel["paper_model"] == "SASRec") & (sel["loss"] == "cce") & (sel["metric"] == metric)]["value"] if len(sel) else []
-        bert = sel[(sel["paper_model"] == "BERT4Rec") & (sel["metric"] == metric)]["value"] if len(sel) else []
-        a = float(np.mean(cce)) if len(cce) else np.nan
-        b = float(np.mean(bert)) if len(bert) else np.nan
-        verdict = "not run" if np.isnan(a) or np.isnan(b) else ("holds" if a > b else "does not hold")
-        rows.append({"metric": name, "SASRec (CCE)": a, "BERT4Rec": b, "verdict": verdict})
+        values = {}
+        for side, rows_of in (("cce", (sel["paper_model"] == "SASRec") & (sel["loss"] == "cce")),
+                              ("bert", sel["paper_model"] == "BERT4Rec")) if len(sel) else ():
+            got = sel[rows_of & (sel["metric"] == metric)]
+            values[side] = (got.drop_duplicates("seed") if "seed" in got else got)["value"].astype(float)
+        cce, bert = values.get("cce", pd.Series(dtype=float)), values.get("bert", pd.Series(dtype=float))
+        a = float(cce.mean()) if len(cce) else np.nan
+        b = float(bert.mean()) if len(bert) else np.nan
+        ran = not (np.isnan(a) or np.isnan(b))
+        diff = a - b if ran else np.nan
+        std = [float(v.std(ddof=1)) if len(v) > 1 else np.nan for v in (cce, bert)]
+        rows.append({"metric": name, "SASRec (CCE)": a, "BERT4Rec": b,
+                     "seeds (CCE / BERT4Rec)": f"{len(cce)} / {len(bert)}",
+                     "difference": diff, "beyond seed noise": _beyond_seed_noise(diff, *std) if ran else "",
+                     "verdict": ("holds" if diff > 0 else "does not hold") if ran else "not run"})
     return pd.DataFrame(rows).set_index("metric")
 
 

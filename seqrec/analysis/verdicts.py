@@ -131,17 +131,40 @@ def claims_in_words(claims_table: pd.DataFrame) -> str:
     return " ".join(lines)
 
 
+NOISE_COLUMNS = {"yes": "beyond seed noise", "no": "within seed noise", "one seed": "one seed on a side"}
+
+
 def claim_counts(claims_table: pd.DataFrame) -> pd.DataFrame:
-    """Number of (dataset, model, metric) pairs per claim verdict, in :data:`CLAIM_VERDICTS` order."""
-    counts = claims_table["verdict"].value_counts().reindex(list(CLAIM_VERDICTS), fill_value=0)
-    return counts.rename("pairs").to_frame()
+    """Number of (dataset, model, metric) pairs per claim verdict, in :data:`CLAIM_VERDICTS` order (``pairs``),
+    and how many of them are beyond seed noise, within it, or have one seed on a side (the ``beyond seed noise``
+    column of :func:`claims`; see :data:`NOISE_COLUMNS`)."""
+    order = list(CLAIM_VERDICTS)
+    out = claims_table["verdict"].value_counts().reindex(order, fill_value=0).rename("pairs").to_frame()
+    for code, column in NOISE_COLUMNS.items():
+        sel = claims_table[claims_table["beyond seed noise"] == code]
+        out[column] = sel["verdict"].value_counts().reindex(order, fill_value=0)
+    return out
+
+
+def claims_headline(claims_table: pd.DataFrame) -> str:
+    """The scoreboard's one-line answer from :func:`claims`: in how many of the pairs run CCE beats the original
+    loss, how many of those are beyond seed noise, how many pairs Table 2 has and in how many the paper reports CCE
+    better."""
+    counts = claim_counts(claims_table)
+    run = int(counts["pairs"].sum() - counts.loc["not run", "pairs"])
+    held = counts.loc["holds"]
+    return (f"**CCE beats the original loss in {int(held['pairs'])} of the {run} (dataset, model, metric) pairs run**, "
+            f"{int(held['beyond seed noise'])} of them beyond seed noise ({int(held['within seed noise'])} within it, "
+            f"{int(held['one seed on a side'])} with one seed on a side, untested); {int(counts['pairs'].sum())} pairs "
+            f"in Table 2, the paper reports CCE better in {int(claims_table['paper: CCE better'].sum())}.")
 
 
 def srgnn_variants(compared: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """SR-GNN's CCE in both variants beside its CE, per (dataset, metric) with at least one SR-GNN run: the
     reported CE and CCE, ours with CE (as compared), ours with CCE in the ``authors`` variant (the one Table 2's
-    verdicts read) and the ``causal`` one (means over the seeds in ``frame``, the tidy Table 2 frame), and each
-    variant's gain over our CE. ``compared``: :func:`seqrec.paper.compare` of Table 2."""
+    verdicts read) and the ``causal`` one (means over the seeds in ``frame``, the tidy Table 2 frame), each
+    variant's gain over our CE, and ``seeds (CE / authors / causal)`` (seed counts: the means may be over
+    different seeds). ``compared``: :func:`seqrec.paper.compare` of Table 2."""
     rows = []
     for (dataset, metric), g in compared[compared["model"] == "SR-GNN"].groupby(["dataset", "metric"], sort=False):
         by_kind = g.set_index("loss_kind")
@@ -155,6 +178,10 @@ def srgnn_variants(compared: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
         for variant, value in values.items():
             row[f"ours CCE ({variant})"] = value
             row[f"{variant} vs CE %"] = 100 * (value - ours_ce) / ours_ce if ours_ce else np.nan
+        n_seeds = by_kind["n_seeds"] if "n_seeds" in by_kind else pd.Series(dtype=float)
+        counts = [n_seeds.get("original", 0), n_seeds.get("improved", 0),
+                  causal["seed"].nunique() if len(causal) and "seed" in causal else len(causal)]
+        row["seeds (CE / authors / causal)"] = " / ".join(str(int(0 if pd.isna(n) else n)) for n in counts)
         rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:

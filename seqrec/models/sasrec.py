@@ -77,6 +77,7 @@ class SASRec(SequentialRecommender):
         return x
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) item ids, left-padded with 0 → (B, L, D) hidden states (see :meth:`encode`)."""
         return self.encode(input_ids)
 
     def item_embeddings(self) -> torch.Tensor:
