@@ -32,8 +32,14 @@ def cmd_train(args) -> int:
     from . import results, trainer
 
     config = config_from_args(args)
+    out = Path(args.out or f"results/adhoc/{Path(config.data).stem}-{config.model}-{config.loss}-{config.key()}.json")
+    if out.is_dir():  # checked before training: a run that cannot be saved is lost
+        raise SeqrecError(f"--out {out} is a folder; give a file path (e.g. {out / 'run.json'})")
     result = trainer.train(config, checkpoint=args.checkpoint, progress=not args.quiet)
-    out = Path(args.out or f"results/adhoc/{config.data}-{config.model}-{config.loss}-{config.key()}.json")
+    if config.model == "s3rec":  # the pretraining it finetuned, with that stage's own provenance (as the runner does)
+        from . import pretrain
+
+        result["pretraining"] = pretrain.summary(pretrain.checkpoint_path(config))
     results.save(result, out)
     m = result["metrics"]
     print(f"test  HIT@10 {m['full_HIT@10']:.4f}  NDCG@10 {m['full_NDCG@10']:.4f}  HIT@20 {m['full_HIT@20']:.4f}  "
@@ -76,8 +82,9 @@ def cmd_pretrain(args) -> int:
 
     from . import pretrain
 
+    args.model = "s3rec"  # pretraining is S3-Rec's; its model_options (pretrain_recipe) are checked as S3-Rec's
     base = config_from_args(args)
-    config = dataclasses.replace(base, model="s3rec", model_options={**base.model_options, "pretrain_epochs": args.epochs})
+    config = dataclasses.replace(base, model_options={**base.model_options, "pretrain_epochs": args.epochs})
     path = pretrain.ensure_pretrained(config, progress=not args.quiet)
     print(f"S3-Rec pretraining checkpoint ({args.epochs} epochs): {path}")
     return 0
@@ -119,7 +126,9 @@ def cmd_data_import(args) -> int:
     out = args.out or str(Path(args.log).with_suffix(".txt").name)
     info = data_mod.import_log(args.log, out, user=args.user, item=args.item, time=args.time, sep=args.sep,
                                min_count=args.min_count)
-    print(f"wrote {out}: {info['users']} users, {info['items']} items, {info['interactions']} interactions")
+    dropped = (f" ({info['rows_dropped']} rows with an empty user, item or time left out)" if info["rows_dropped"]
+               else "")
+    print(f"wrote {out}: {info['users']} users, {info['items']} items, {info['interactions']} interactions{dropped}")
     return 0
 
 
@@ -183,13 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train one model with one loss, test it, write a JSON result",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_config_options(train)
-    train.add_argument("--out", help="result file (default: results/adhoc/<data>-<model>-<loss>-<hash>.json)")
+    train.add_argument("--out", help="result file (default: results/adhoc/<dataset name or file stem>-<model>-<loss>-"
+                       "<hash>.json)")
     train.add_argument("--checkpoint", help="save state every epoch here and resume from it if it exists")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
-    pre = sub.add_parser("pretrain", help="S3-Rec pretraining (checkpointed every epoch, resumed if interrupted); "
-                         "--epochs is the number of pretraining epochs", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    pre = sub.add_parser("pretrain", help="S3-Rec pretraining (checkpointed every epoch under $SEQREC_CHECKPOINT_DIR, "
+                         "default ./checkpoints, and resumed if interrupted); --epochs is the number of pretraining "
+                         "epochs; finetune with `train --model s3rec --model-options '{\"pretrain_epochs\": N}'`",
+                         description="S3-Rec pretraining, checkpointed every epoch under $SEQREC_CHECKPOINT_DIR "
+                         "(default ./checkpoints)/pretrain and resumed if interrupted. --epochs is the number of "
+                         "pretraining epochs; finetune with `seqrec train --model s3rec --model-options "
+                         "'{\"pretrain_epochs\": N}'` and the same data, seed and sizes.",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_config_options(pre)
     pre.set_defaults(epochs=150)
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -213,10 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("log", help="the interaction log, a delimited text file with a header line")
     imp.add_argument("--user", required=True, help="user column")
     imp.add_argument("--item", required=True, help="item column")
-    imp.add_argument("--time", required=True, help="timestamp column (anything that sorts)")
+    imp.add_argument("--time", required=True, help="timestamp column: numbers (e.g. Unix seconds) or dates pandas "
+                     "can parse, one format for the column")
     imp.add_argument("--sep", default=None, help="field separator (default: sniffed)")
     imp.add_argument("--min-count", type=int, default=5, help="k of the k-core filtering (default: 5)")
-    imp.add_argument("--out", help="output .txt (default: <log name>.txt in the current folder)")
+    imp.add_argument("--out", help="output .txt (default: <log name>.txt in the current folder; never the log itself)")
     imp.set_defaults(func=cmd_data_import)
 
     from .experiments import GRIDS, PROFILES

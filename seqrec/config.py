@@ -60,7 +60,16 @@ class TrainConfig:
         if self.model not in models.REGISTRY:
             raise SeqrecError(f"unknown model {self.model!r}; allowed: {', '.join(models.REGISTRY)}")
         losses.get(self.loss)
+        if not isinstance(self.model_options, dict):
+            raise SeqrecError(f"model_options must be a JSON object (e.g. '{{\"variant\": \"causal\"}}'), "
+                              f"got {self.model_options!r}")
+        allowed = models.OPTIONS.get(self.model, ())
+        unknown = sorted(set(self.model_options) - set(allowed))
+        if unknown:
+            raise SeqrecError(f"unknown model_options key {unknown[0]!r} for model {self.model!r}; allowed: "
+                              + (", ".join(allowed) if allowed else "none"))
         checks = [
+            (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (self.max_len >= 2, f"max_len must be >= 2, got {self.max_len}"),
             (self.num_negatives >= 1, f"num_negatives must be >= 1, got {self.num_negatives}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
@@ -86,6 +95,8 @@ class TrainConfig:
             (self.ties in ("pessimistic", "optimistic"), f"unknown ties {self.ties!r}; allowed: pessimistic, optimistic"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), f"unknown device {self.device!r}; allowed: auto, cpu, cuda"),
             (self.monitor == "train_loss" or self.eval_every >= 1, "eval_every must be >= 1 when monitoring a validation metric"),
+            (self.monitor == "train_loss" or self.eval_every <= self.epochs,
+             f"eval_every {self.eval_every} > epochs {self.epochs}: no epoch would be validated for {self.monitor}"),
             (self.precision in ("fp32", "bf16"), f"unknown precision {self.precision!r}; allowed: fp32, bf16"),
             (self.precision != "bf16" or _cuda_device(self.device), f"precision bf16 needs a CUDA device, got device {self.device!r}"),
         ]

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,12 +158,12 @@ def read_sequences(path: str | os.PathLike, name: str | None = None, min_items: 
     """Read an S3-Rec ``.txt`` file, checking every line.
 
     Raises :class:`SeqrecError` naming the file and line for a malformed line, a non-integer id, an item id
-    below 1, a user with fewer than ``min_items`` items, and for a missing or empty file.
+    below 1, a user with fewer than ``min_items`` items, a user on a second line, and for a missing or empty file.
     """
     path = Path(path)
     if not path.is_file():
         raise SeqrecError(f"missing data file {path}")
-    user_ids, sequences, max_item = [], [], 0
+    user_ids, sequences, max_item, first_line = [], [], 0, {}
     for lineno, ids in _integer_lines(path):
         if len(ids) < 2:
             raise SeqrecError(f"{path}:{lineno}: malformed line, expected 'user item item ...'")
@@ -171,6 +172,10 @@ def read_sequences(path: str | os.PathLike, name: str | None = None, min_items: 
             raise SeqrecError(f"{path}:{lineno}: item id {min(items)} is not allowed (items start at 1; 0 is padding)")
         if len(items) < min_items:
             raise SeqrecError(f"{path}:{lineno}: user {user} has {len(items)} items, too few to split (need {min_items})")
+        if user in first_line:
+            raise SeqrecError(f"{path}:{lineno}: user {user} again (first on line {first_line[user]}); "
+                              "one line per user")
+        first_line[user] = lineno
         user_ids.append(user)
         sequences.append(items)
         max_item = max(max_item, max(items))
@@ -200,10 +205,15 @@ def load(name: str, *, max_users: int | None = None, seed: int = 0) -> SequenceD
     """
     if name in DATASETS:
         path = locate(f"{name}.txt")
-    elif name.endswith(".txt") and Path(name).exists():
+    elif name.endswith(".txt") and Path(name).is_file():
         path = Path(name)
+    elif name.endswith(".txt"):
+        raise SeqrecError(f"missing data file {name} (a .txt path is read as it is; a shipped dataset is named "
+                          f"without .txt: {', '.join(DATASETS)})")
     else:
-        raise SeqrecError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} or a path to a .txt file")
+        near = [d for d in DATASETS if d.lower() == name.lower()]
+        raise SeqrecError(f"unknown dataset {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                          + f"; known: {', '.join(DATASETS)} or a path to a .txt file")
     data = read_sequences(path, name=Path(name).stem if name not in DATASETS else name)
     if max_users is not None and max_users < data.num_users:
         if max_users < 1:
@@ -370,23 +380,37 @@ def import_log(path: str | os.PathLike, out: str | os.PathLike, *, user: str, it
 
     Applies ``min_count``-core filtering (repeated until every user and every item has at least
     ``min_count`` interactions), orders each user's items by time (stable for ties), renumbers users and
-    items from 1 in order of first appearance, and writes ``out`` atomically. Returns the statistics.
+    items from 1 in order of first appearance, and writes ``out`` atomically, with ``<out stem>_items.csv`` and
+    ``<out stem>_users.csv`` beside it (each new id and the log's own). Returns the statistics, with
+    ``rows_dropped``: the rows left out for an empty user, item or time.
     """
     import pandas as pd
+
+    import csv
 
     path = Path(path)
     if not path.is_file():
         raise SeqrecError(f"missing interaction log {path}")
+    if Path(out).resolve() == path.resolve():
+        raise SeqrecError(f"the output {out} is the log itself; give another output path (--out)")
     if min_count < 1:
         raise SeqrecError(f"min_count must be >= 1, got {min_count}")
-    try:
-        log = pd.read_csv(path, sep=sep, engine="python")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    if len({user, item, time}) < 3:
+        raise SeqrecError(f"the user, item and time columns must be three different columns, got {user!r}, {item!r}, "
+                          f"{time!r}")
+    if path.stat().st_size == 0:
+        raise SeqrecError(f"{path}: the log is empty")
+    try:  # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the first column's name
+        log = pd.read_csv(path, sep=sep, engine="python", encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
         raise SeqrecError(f"{path}: cannot parse as a delimited table: {str(exc).splitlines()[0]}") from None
     for col in (user, item, time):
         if col not in log.columns:
             raise SeqrecError(f"{path}: no column {col!r}; columns are {', '.join(map(str, log.columns))}")
+    rows = len(log)
     log = log[[user, item, time]].dropna()
+    dropped = rows - len(log)
+    log = log.assign(**{time: _time_order(log[time], path, time)})
     while True:
         user_ok = log.groupby(user)[item].transform("size") >= min_count
         item_ok = log.groupby(item)[user].transform("size") >= min_count
@@ -398,10 +422,34 @@ def import_log(path: str | os.PathLike, out: str | os.PathLike, *, user: str, it
         raise SeqrecError(f"{path}: no interactions left after {min_count}-core filtering")
     log = log.sort_values([time], kind="stable")
     item_ids = {raw: new for new, raw in enumerate(pd.unique(log[item]), 1)}
-    lines, sequences = [], []
-    for new_user, (_, group) in enumerate(log.groupby(user, sort=False), 1):
+    lines, sequences, user_ids = [], [], []
+    for new_user, (raw_user, group) in enumerate(log.groupby(user, sort=False), 1):
         items = [item_ids[i] for i in group[item]]
         sequences.append(items)
+        user_ids.append(raw_user)
         lines.append(" ".join(map(str, [new_user, *items])))
     write_atomic(out, "\n".join(lines) + "\n")
-    return stats(SequenceData(Path(out).stem, list(range(1, len(sequences) + 1)), sequences, len(item_ids)))
+    stem = Path(out).with_suffix("")
+    for kind, raw_ids in (("items", list(item_ids)), ("users", user_ids)):
+        mapping = pd.DataFrame({kind[:-1]: range(1, len(raw_ids) + 1), f"{kind[:-1]} in {path.name}": raw_ids})
+        write_atomic(f"{stem}_{kind}.csv", mapping.to_csv(index=False))
+    info = stats(SequenceData(Path(out).stem, list(range(1, len(sequences) + 1)), sequences, len(item_ids)))
+    return {**info, "rows_dropped": dropped}
+
+
+def _time_order(values, path: Path, column: str):
+    """The log's time column as something that sorts in time: numbers (e.g. Unix seconds) as they are, else dates
+    that pandas parses (one format for the whole column); a value that is neither is an error naming it."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        return numbers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when it infers the date format
+        dates = pd.to_datetime(values, errors="coerce")
+    if dates.notna().all():
+        return dates
+    bad = values[numbers.isna() & dates.isna()] if numbers.notna().any() else values[dates.isna()]
+    raise SeqrecError(f"{path}: time column {column!r} has a value that is neither a number nor a date: "
+                      f"{bad.iloc[0]!r} (and {len(bad) - 1} more)")

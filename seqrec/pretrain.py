@@ -110,7 +110,8 @@ def attributes_file(name: str) -> Path:
     path = Path(name)
     sibling = path.with_name(f"{path.stem}_item2attributes.json")
     if not sibling.is_file():
-        raise SeqrecError(f"missing attribute file {sibling} (S3-Rec needs <NAME>_item2attributes.json)")
+        raise SeqrecError(f"missing attribute file {sibling} (S3-Rec pretrains on item attributes: a JSON object "
+                          '{"<item id>": [<attribute id>, ...]} beside the .txt, ids from 1)')
     return sibling
 
 
@@ -280,7 +281,9 @@ def load_pretrained(config: TrainConfig, num_items: int) -> S3Rec:
     path = checkpoint_path(config)
     hint = f"run `{_command(config)}` first"
     if not path.exists():
-        raise SeqrecError(f"no S3-Rec pretraining checkpoint {path}; {hint}")
+        attributes_file(config.data)  # without attributes, pretraining cannot run: say that first
+        raise SeqrecError(f"no S3-Rec pretraining checkpoint {path}; {hint} (to finetune a pretraining of another "
+                          "length N, pass --model-options '{\"pretrain_epochs\": N}')")
     saved = torch.load(path, map_location="cpu", weights_only=False)
     meta = saved.get("meta", {})
     if saved.get("epochs_done", 0) < meta.get("epochs", pretrain_epochs(config)):

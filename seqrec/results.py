@@ -42,7 +42,8 @@ def load_runs(paths) -> list[dict]:
 
 
 RUN_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "negative_pool", "mask_prob", "max_users", "exclude_seen",
-               "ties", "epochs", "patience", "batch_size", "weight_decay", "lr_step", "lr_gamma")
+               "ties", "epochs", "patience", "batch_size", "weight_decay", "lr_step", "lr_gamma", "max_len",
+               "hidden_size", "num_layers", "num_heads", "dropout", "lr", "monitor", "eval_every", "precision")
 
 # A record written before a config field existed ran with that field's default (what TrainConfig.from_dict assumes).
 _CONFIG_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
@@ -77,6 +78,7 @@ def _run_row(run: dict) -> dict:
     row = {k: cfg.get(k, _CONFIG_DEFAULTS.get(k)) for k in RUN_COLUMNS}  # a field added later: its default then
     options = cfg.get("model_options") or {}
     row["variant"] = options.get("variant")
+    row["model_options"] = json.dumps(options, sort_keys=True)  # a string: hashable, so pandas can group by it
     row["pretraining"] = pretraining_label(cfg)
     prov = run["provenance"]
     row.update(profile=run.get("profile"), grid=run.get("grid"), key=run.get("key"),
@@ -89,7 +91,9 @@ def _run_row(run: dict) -> dict:
 
 
 def to_frame(runs):
-    """Tidy table: one row per run × metric (columns: run descriptors, ``metric``, ``value``)."""
+    """Tidy table: one row per run × metric (columns: every setting of the run's config, ``key`` (one per
+    configuration), its cost and provenance, ``metric``, ``value``). Runs that differ in a setting a pivot does not
+    name are averaged together by it: pivot on ``key`` or on every setting varied."""
     import pandas as pd
 
     if isinstance(runs, (str, os.PathLike)):

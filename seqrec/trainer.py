@@ -110,6 +110,30 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def _read_checkpoint(path: Path, device) -> dict:
+    """A per-epoch checkpoint written by :func:`train`; a one-line error for a file that is not one."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # noqa: BLE001  torch raises many kinds for a file that is not a checkpoint
+        raise SeqrecError(f"cannot read checkpoint {path} ({type(exc).__name__}): not a seqrec checkpoint or "
+                          "damaged; move it away to start again") from exc
+    if not isinstance(saved, dict) or "state" not in saved:
+        raise SeqrecError(f"checkpoint {path} is not a seqrec training checkpoint; move it away to start again")
+    return saved
+
+
+def _config_difference(saved: dict, config: TrainConfig) -> str:
+    """Which settings differ between a checkpoint and ``config``, in words (keys only for a checkpoint written
+    before checkpoints kept their configuration)."""
+    theirs = saved.get("config")
+    if not isinstance(theirs, dict):
+        return f"key {saved.get('key')}, expected {config.key()}"
+    mine = config.to_dict()
+    changed = [f"{k} {theirs.get(k)!r} there, {mine[k]!r} here"
+               for k in mine if k != "device" and theirs.get(k) != mine[k]]
+    return "; ".join(changed) or f"key {saved.get('key')}, expected {config.key()}"
+
+
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[models.SequentialRecommender, TrainConfig]:
     """The model saved by ``train(..., model_out=path)``, in eval mode, and its configuration."""
     path = Path(path)
@@ -144,6 +168,9 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma) if config.lr_step else None
     spec = losses.get(config.loss)
+    if spec.uses_negatives and config.num_negatives > dataset.num_items - 1:
+        raise SeqrecError(f"num_negatives {config.num_negatives} exceeds the {dataset.num_items - 1} items a "
+                          f"position's negative can be ({dataset.num_items} items in {dataset.name})")
     opts = losses.LossOptions(config.num_negatives, generator, config.mask_prob)
     histories = user_histories(split) if config.negative_pool == "unseen" else None
     provenance.reset_peak_memory(device)
@@ -151,10 +178,14 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
     state = {"epoch": 0, "curve": [], "best": None, "best_epoch": 0, "best_state": None, "bad": 0, "train_seconds": 0.0,
              "eval_seconds": 0.0}
     checkpoint = Path(checkpoint) if checkpoint else None
+    if checkpoint and checkpoint.is_dir():
+        raise SeqrecError(f"checkpoint {checkpoint} is a folder; give a file path (e.g. {checkpoint / 'run.pt'})")
     if checkpoint and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        saved = _read_checkpoint(checkpoint, device)
         if saved.get("key") != config.key():
-            raise SeqrecError(f"checkpoint {checkpoint} belongs to another configuration (key {saved.get('key')}, expected {config.key()})")
+            raise SeqrecError(f"checkpoint {checkpoint} belongs to another configuration "
+                              f"({_config_difference(saved, config)}); give another checkpoint path, or the options it "
+                              "was written with")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None:
@@ -201,7 +232,8 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         bar.set_postfix(loss=f"{point['train_loss']:.4f}", **({config.monitor: f"{value:.4f}"} if value is not None else {}))
         state["sessions"][-1]["wall_seconds"] = time.perf_counter() - wall0
         if checkpoint:
-            save_checkpoint(checkpoint, {"key": config.key(), "epochs": config.epochs, "patience": config.patience,
+            save_checkpoint(checkpoint, {"key": config.key(), "config": config.to_dict(), "epochs": config.epochs,
+                                          "patience": config.patience,
                                           "monitor": config.monitor, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                           "scheduler": scheduler.state_dict() if scheduler is not None else None,
                                           "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),

@@ -18,7 +18,14 @@ def run(*args, env=None):
     (["train", "--lr", "-1"], "lr must be > 0"),
     (["train", "--max-len", "1"], "max_len must be >= 2"),
     (["train", "--lr", "fast"], "invalid float value"),
-    (["train", "--data", "missing.txt"], "unknown dataset 'missing.txt'"),
+    (["train", "--data", "missing.txt"], "missing data file missing.txt (a .txt path is read as it is"),
+    (["train", "--data", "beauty"], "unknown dataset 'beauty' (did you mean 'Beauty'?)"),
+    (["train", "--seed", "-1"], "seed must be >= 0, got -1"),
+    (["train", "--model-options", "[1, 2]"], "model_options must be a JSON object"),
+    (["train", "--model", "srgnn", "--model-options", '{"varaint": "causal"}'],
+     "unknown model_options key 'varaint' for model 'srgnn'; allowed: variant"),
+    (["train", "--model-options", '{"variant": "causal"}'], "unknown model_options key 'variant' for model 'sasrec'; "
+                                                             "allowed: none"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     proc = run(*args)
@@ -32,6 +39,67 @@ def test_malformed_data_file_names_file_and_line(tmp_path, capsys):
     bad.write_text("1 1 2 3 4\n2 5 six 7\n")
     assert main(["train", "--data", str(bad), "--epochs", "1"]) == 2
     assert f"{bad}:2: non-integer id 'six'" in capsys.readouterr().err
+
+
+def _toy(tmp_path, items=150):
+    txt = tmp_path / "toy.txt"
+    txt.write_text("".join(f"{u} " + " ".join(str((u + k) % items + 1) for k in range(8)) + "\n" for u in range(1, 41)))
+    return txt
+
+
+TINY_ARGS = ["--epochs", "1", "--hidden-size", "8", "--num-heads", "1", "--max-len", "6", "--quiet", "--device", "cpu"]
+
+
+def test_train_refuses_what_it_could_not_save_or_resume(tmp_path, capsys):
+    txt = _toy(tmp_path, items=20)
+    (tmp_path / "folder").mkdir()
+    # --out a folder: refused before training, not after it
+    assert main(["train", "--data", str(txt), *TINY_ARGS, "--out", str(tmp_path / "folder")]) == 2
+    assert "--out " + str(tmp_path / "folder") + " is a folder" in capsys.readouterr().err
+    assert main(["train", "--data", str(txt), *TINY_ARGS, "--checkpoint", str(tmp_path / "folder")]) == 2
+    assert "is a folder; give a file path" in capsys.readouterr().err
+    junk = tmp_path / "junk.pt"
+    junk.write_text("garbage")
+    assert main(["train", "--data", str(txt), *TINY_ARGS, "--checkpoint", str(junk)]) == 2
+    assert f"cannot read checkpoint {junk}" in capsys.readouterr().err
+    # more negatives than the 19 items a position's negative can be
+    assert main(["train", "--data", str(txt), *TINY_ARGS, "--loss", "bce", "--num-negatives", "25"]) == 2
+    assert "num_negatives 25 exceeds the 19 items a position's negative can be (20 items in toy)" in \
+        capsys.readouterr().err
+    # a checkpoint of another configuration names what differs
+    ckpt = tmp_path / "run.pt"
+    first = ["train", "--data", str(txt), *TINY_ARGS, "--checkpoint", str(ckpt), "--out", str(tmp_path / "a.json")]
+    assert main(first) == 0
+    capsys.readouterr()
+    assert main(["train", "--data", str(txt), *TINY_ARGS, "--checkpoint", str(ckpt), "--lr", "0.01"]) == 2
+    assert "belongs to another configuration (lr 0.001 there, 0.01 here)" in capsys.readouterr().err
+
+
+def test_s3rec_on_own_data_says_what_pretraining_needs(tmp_path, capsys, monkeypatch):
+    txt = _toy(tmp_path)
+    monkeypatch.setenv("SEQREC_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    assert main(["train", "--data", str(txt), "--model", "s3rec", *TINY_ARGS]) == 2
+    err = capsys.readouterr().err  # not "run seqrec pretrain" first: that would fail on the same missing file
+    assert f"missing attribute file {tmp_path / 'toy_item2attributes.json'} (S3-Rec pretrains on item attributes" in err
+    (tmp_path / "toy_item2attributes.json").write_text('{"1": [1], "2": [2]}')
+    assert main(["train", "--data", str(txt), "--model", "s3rec", *TINY_ARGS]) == 2
+    err = capsys.readouterr().err
+    assert "run `seqrec pretrain --data" in err and "--model-options '{\"pretrain_epochs\": N}'" in err
+    # the documented way: pretrain (its model_options are S3-Rec's), then finetune that pretraining
+    sizes = ["--hidden-size", "8", "--num-heads", "1", "--max-len", "6", "--quiet", "--device", "cpu"]
+    recipe = {"pretrain_recipe": "s3rec"}
+    assert main(["pretrain", "--data", str(txt), "--epochs", "1", "--model-options", json.dumps(recipe), *sizes]) == 0
+    assert main(["train", "--data", str(txt), "--model", "s3rec", "--epochs", "1", "--out", str(tmp_path / "s3.json"),
+                 "--model-options", json.dumps({**recipe, "pretrain_epochs": 1}), *sizes]) == 0
+    assert json.loads((tmp_path / "s3.json").read_text())["pretraining"]["epochs"] == 1
+
+
+def test_train_default_out_names_the_file_not_its_folders(tmp_path, capsys, monkeypatch):
+    txt = _toy(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", str(txt), *TINY_ARGS]) == 0
+    written = [p.relative_to(tmp_path).as_posix() for p in (tmp_path / "results").rglob("*.json")]
+    assert len(written) == 1 and written[0].startswith("results/adhoc/toy-sasrec-cce-"), written
 
 
 def test_train_writes_a_result_file(tmp_path, capsys):

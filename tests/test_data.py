@@ -34,6 +34,7 @@ def test_split_follows_the_protocol(tiny_file):
     ("1 2 0 4", "item id 0 is not allowed"),
     ("1 2 3", "too few to split"),
     ("7", "malformed line"),
+    ("1 5 6 7 8", r"user 1 again \(first on line 1\); one line per user"),
 ])
 def test_bad_lines_are_named_with_file_and_line(tiny_file, line, message):
     path = tiny_file(["1 1 2 3 4", line])
@@ -117,6 +118,8 @@ def test_missing_file_in_data_dir(monkeypatch, tmp_path):
         data.load("Beauty")
     with pytest.raises(SeqrecError, match="unknown dataset 'Nope'"):
         data.load("Nope")
+    with pytest.raises(SeqrecError, match=r"missing data file nope/mine.txt \(a .txt path is read as it is"):
+        data.load("nope/mine.txt")
 
 
 def _serve(folder):
@@ -176,6 +179,49 @@ def test_import_log_applies_5_core_and_renumbers(tmp_path):
     assert any(line.split()[1:] == ["5", "4", "3", "2", "1"] for line in lines)  # b: reversed times
     ds = data.read_sequences(tmp_path / "out.txt")
     assert ds.num_users == 6
+    assert info["rows_dropped"] == 0
+    items = (tmp_path / "out_items.csv").read_text().splitlines()
+    assert items[:3] == ["item,item in log.csv", "1,14", "2,13"]  # new id, the log's own
+    users = (tmp_path / "out_users.csv").read_text().splitlines()
+    assert users[0] == "user,user in log.csv" and len(users) == 7
+
+
+def test_import_log_orders_dates_and_reports_dropped_rows(tmp_path):
+    # a byte-order mark (spreadsheet export), dates as text, one row without a time
+    dates = {"i1": "12/01/2019", "i2": "1/15/2020", "i3": "2/01/2020", "i4": "10/01/2020", "i5": "11/01/2020"}
+    rows = ["user,item,when"] + [f"{u},{item},{when}" for u in "abcde" for item, when in reversed(dates.items())]
+    log = tmp_path / "log.csv"
+    log.write_text("\ufeff" + "\n".join(rows + ["a,i1,"]) + "\n", encoding="utf-8")
+    info = data.import_log(log, tmp_path / "out.txt", user="user", item="item", time="when")
+    assert info["rows_dropped"] == 1
+    # in date order i1..i5; sorted as text it would be i2, i4, i5, i1, i3
+    mapping = (tmp_path / "out_items.csv").read_text().splitlines()[1:]
+    assert [line.split(",")[1] for line in mapping] == ["i1", "i2", "i3", "i4", "i5"]
+    assert data.read_sequences(tmp_path / "out.txt").sequences[0] == [1, 2, 3, 4, 5]
+    numeric = tmp_path / "n.csv"  # numbers sort as numbers: 9 before 10 before 100
+    numeric.write_text("u,i,t\n" + "".join(f"{u},{i},{t}\n" for u in "abcde" for i, t in ((1, 100), (2, 9), (3, 10),
+                                                                                        (4, 200), (5, 300))))
+    data.import_log(numeric, tmp_path / "n.txt", user="u", item="i", time="t")
+    first = (tmp_path / "n_items.csv").read_text().splitlines()[1:]
+    assert [line.split(",")[1] for line in first] == ["2", "3", "1", "4", "5"]  # times 9, 10, 100, 200, 300
+
+
+def test_import_log_refuses_what_would_go_wrong(tmp_path):
+    log = tmp_path / "log.txt"
+    log.write_text("u\ti\tt\n1\t2\t3\n")
+    with pytest.raises(SeqrecError, match="is the log itself"):
+        data.import_log(log, log, user="u", item="i", time="t")
+    assert log.read_text() == "u\ti\tt\n1\t2\t3\n"  # untouched
+    with pytest.raises(SeqrecError, match="three different columns"):
+        data.import_log(log, tmp_path / "o.txt", user="u", item="u", time="t")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(SeqrecError, match="the log is empty"):
+        data.import_log(empty, tmp_path / "o.txt", user="u", item="i", time="t")
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("u,i,t\n1,2,100\n1,3,x\n")
+    with pytest.raises(SeqrecError, match="time column 't' has a value that is neither a number nor a date: 'x'"):
+        data.import_log(mixed, tmp_path / "o.txt", user="u", item="i", time="t")
 
 
 def test_import_log_errors(tmp_path):

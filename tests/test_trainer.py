@@ -157,6 +157,19 @@ def test_result_carries_provenance():
     json.dumps(result)  # serialisable
 
 
+def test_tidy_frame_has_a_column_per_setting_so_a_pivot_does_not_merge_runs():
+    from seqrec.results import to_frame
+
+    runs = [trainer.train(small_config(epochs=1, hidden_size=h), dataset=rule_dataset(), progress=False)
+            for h in (8, 16)]
+    frame = to_frame(runs)
+    assert set(frame["hidden_size"]) == {8, 16} and frame["key"].nunique() == 2
+    for setting in ("max_len", "num_layers", "num_heads", "dropout", "lr", "monitor", "model_options"):
+        assert frame[setting].nunique() == 1, setting
+    ndcg = frame[frame.metric == "full_NDCG@10"].pivot_table(index="hidden_size", values="value")
+    assert list(ndcg.index) == [8, 16]  # one value per run, not their mean
+
+
 @pytest.mark.parametrize("kw, message", [
     (dict(model="nope"), "unknown model 'nope'; allowed: sasrec"),
     (dict(loss="nope"), "unknown loss 'nope'"),
@@ -169,6 +182,9 @@ def test_result_carries_provenance():
     (dict(weight_decay=-1e-5), "weight_decay must be >= 0, got -1e-05"),
     (dict(lr_step=-1), "lr_step must be >= 0"),
     (dict(lr_step=3, lr_gamma=0.0), r"lr_gamma must be in \(0, 1\], got 0.0"),
+    (dict(epochs=2, eval_every=5), "eval_every 5 > epochs 2: no epoch would be validated for valid_NDCG@20"),
+    (dict(model="srgnn", model_options={"variant": "causal", "layers": 2}),
+     "unknown model_options key 'layers' for model 'srgnn'; allowed: variant"),
 ])
 def test_impossible_configs_are_rejected(kw, message):
     with pytest.raises(SeqrecError, match=message):

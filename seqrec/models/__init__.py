@@ -12,11 +12,15 @@ from .sasrec import SASRec
 from .srgnn import SRGNN
 
 REGISTRY: dict[str, Callable[..., SequentialRecommender]] = {}
+OPTIONS: dict[str, tuple[str, ...]] = {}  # the ``model_options`` keys each model reads
 
 
-def register(name: str):
+def register(name: str, options: tuple[str, ...] = ()):
+    """Register a factory ``(config, num_items) -> model`` under ``name``; ``options``: the ``model_options`` keys
+    it reads (any other key is an error when a :class:`~seqrec.config.TrainConfig` is made)."""
     def wrap(factory):
         REGISTRY[name] = factory
+        OPTIONS[name] = tuple(options)
         return factory
     return wrap
 
@@ -31,7 +35,7 @@ def _gru4rec(config, num_items: int) -> SequentialRecommender:
     return GRU4Rec(num_items, config.hidden_size, dropout=config.dropout)
 
 
-@register("srgnn")
+@register("srgnn", options=("variant",))
 def _srgnn(config, num_items: int) -> SequentialRecommender:
     return SRGNN(num_items, config.hidden_size, variant=config.model_options.get("variant", "causal"))
 
@@ -41,7 +45,7 @@ def _bert4rec(config, num_items: int) -> SequentialRecommender:
     return BERT4Rec(num_items, config.max_len, config.hidden_size, config.num_layers, config.num_heads, config.dropout)
 
 
-@register("s3rec")
+@register("s3rec", options=("pretrain_epochs", "pretrain_recipe"))
 def _s3rec(config, num_items: int) -> SequentialRecommender:
     """Loads the pretraining checkpoint of ``seqrec.pretrain.ensure_pretrained(config)``; an error if it is missing."""
     from ..pretrain import load_pretrained
@@ -55,4 +59,5 @@ def build(config, num_items: int) -> SequentialRecommender:
     return REGISTRY[config.model](config, num_items)
 
 
-__all__ = ["REGISTRY", "build", "register", "SequentialRecommender", "SASRec", "GRU4Rec", "SRGNN", "BERT4Rec", "S3Rec"]
+__all__ = ["REGISTRY", "OPTIONS", "build", "register", "SequentialRecommender", "SASRec", "GRU4Rec", "SRGNN",
+           "BERT4Rec", "S3Rec"]
