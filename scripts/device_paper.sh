@@ -17,13 +17,13 @@
 # SASRec seeds on all five datasets; by 2026-12-03 every Figure 1 point but BCE-1000: BCE-1, -10, -100, -500, BPR-10,
 # -100, BPR-max-10, -100, TOP1-10, -100, TOP1-max-10, -100, CE, CCE and MLM with mask 0.2 and 0.5 (a 100-negative cell
 # takes about 2 h wall on 2 CPU threads: BPR-100 7,280 s, TOP1-100 6,446 s, BPR-max-100 6,996 s, TOP1-max-100 6,767 s;
-# BCE-500 13,171 s, 57 s per training epoch; MLM 10,586 s and 11,790 s on 1 thread, 37 and 43 s per training epoch).
-# Left: Figure 1's BCE-1000 (training on CPU since 2026-12-03, 148 s per epoch on 1 thread: ~8 h), the Figure 1 seed
-# check (seeds 43 and 44 of CCE and BPR-max-100 in Figure 1's configuration, 4 cells; BPR-max-100's training on CPU
-# since 2026-12-03; Figure 1's own runs took 33,842 s wall for CCE on 1 thread, 6,993 s for BPR-max-100 on 2), S3-Rec
-# with the authors' pretraining recipe at 150 epochs on LastFM (~6 CPU hours, minutes here; it says which recipe the
-# large datasets' S3-Rec cells should be trusted with), S3-Rec on the large datasets (pretraining per dataset, then BCE
-# and CCE).
+# BCE-500 13,171 s, 57 s per training epoch; MLM 10,586 s and 11,790 s on 1 thread, 37 and 43 s per training epoch), and
+# the Figure 1 seed check's BPR-max-100 seed 43 (12,949 s wall on 1 thread, 48 s per training epoch). Left: Figure 1's
+# BCE-1000 (training on CPU since 2026-12-03, ~175 s per epoch on 1 thread, epoch 80 of 200 at 14:40), the rest of the
+# Figure 1 seed check (BPR-max-100 seed 44 and CCE seeds 43 and 44 in Figure 1's configuration; Figure 1's own CCE run
+# took 33,842 s wall on 1 thread), S3-Rec with the authors' pretraining recipe at 150 epochs on LastFM (~6 CPU hours,
+# minutes here; it says which recipe the large datasets' S3-Rec cells should be trusted with), S3-Rec on the large
+# datasets (pretraining per dataset, then BCE and CCE; Toys_and_Games pretraining started on CPU 2026-12-03).
 # Override with CELLS="grid:filter ..." (filter as in --only, ';'-separated).
 set -u
 BUDGET=${BUDGET:-540}
