@@ -929,6 +929,16 @@ def test_figure1_closest_weighs_the_margin_against_cce_seeds():
     assert words == ("Closest to CCE: CE on HIT@10 (0.0100 above CCE, 1.0× CCE's seed std of 0.0100). CCE's std is "
                      "over 3 seeds of the Table 2 configuration; every Figure 1 point has one seed and the other "
                      "loss's own spread is not measured, so this weighs the margin, it does not test it.")
+    # the other loss's seeds from Figure 1's configuration beside CCE's from another: reported, never tested
+    theirs = pd.DataFrame({"metric": "full_HIT@10", "seed": [42, 43], "value": [0.12, 0.14], "label": "CE"})
+    mixed = analysis.figure1_closest(hit, seeds, theirs, same_configuration=False)
+    assert mixed.loc[0, "other seed std"] == pytest.approx(0.0141, abs=1e-4)
+    assert mixed.loc[0, "beyond seed noise"] is None
+    assert analysis.figure1_closest_in_words(mixed, "the Table 2 configuration").endswith(
+        "CCE's std is over 3 seeds of the Table 2 configuration; in Figure 1's configuration CE's HIT@10 std is 0.0141 "
+        "over 2 seeds; the two spreads come from different configurations, so this weighs the margin, it does not "
+        "test it.")
+    assert analysis.figure1_closest(hit, seeds, theirs).loc[0, "beyond seed noise"] is not None  # same: tested
     alone = analysis.figure1_closest(hit)
     assert alone["seeds"].tolist() == [0] and np.isnan(alone.loc[0, "CCE seed std"])
     assert analysis.figure1_closest_in_words(alone).endswith("cannot be weighed against seed noise.")

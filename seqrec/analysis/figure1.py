@@ -267,16 +267,17 @@ def _seed_values(seeds: pd.DataFrame | None, metric: str, label: str | None = No
 
 
 def figure1_closest(claim: pd.DataFrame, cce_seeds: pd.DataFrame | None = None,
-                    other_seeds: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per metric, the other loss run that comes closest to our CCE (smallest ``difference`` of
-    :func:`figure1_claim`), beside CCE's own seed spread. Figure 1 runs one seed per point, so the spread comes
-    from ``cce_seeds``: a tidy frame (``metric``, ``value``, ``seed``; metric names as ``full_HIT@10``) of
-    SASRec+CCE runs on Beauty with several seeds, or None. ``other_seeds`` (same columns plus ``label``, the loss's
-    name as in the claim, e.g. "BPR-max-100"): the other losses' seeds in the same configuration as ``cce_seeds``;
-    with at least 2 seeds on both sides the margin is tested as Table 2's claims are: means over the seeds, beyond
-    seed noise when the mean difference exceeds twice the larger std. Columns: ``metric``, ``closest loss``,
-    ``difference``, ``CCE seed std`` (ddof=1; NaN under 2 seeds), ``seeds``, ``difference / std``, ``other seed
-    std``, ``other seeds``, ``mean difference`` (CCE − other over the seeds; NaN untested) and ``beyond seed
+                    other_seeds: pd.DataFrame | None = None, same_configuration: bool = True) -> pd.DataFrame:
+    """Per metric, the other loss run that comes closest to our CCE (smallest ``difference`` of :func:`figure1_claim`),
+    beside CCE's own seed spread. Figure 1 runs one seed per point, so the spread comes from ``cce_seeds``: a tidy
+    frame (``metric``, ``value``, ``seed``; metric names as ``full_HIT@10``) of SASRec+CCE runs on Beauty with
+    several seeds, or None. ``other_seeds`` (same columns plus ``label``, the loss's name as in the claim, e.g.
+    "BPR-max-100"): the other losses' seeds in the same configuration as ``cce_seeds``; with at least 2 seeds on
+    both sides the margin is tested as Table 2's claims are: means over the seeds, beyond seed noise when the mean
+    difference exceeds twice the larger std. ``same_configuration=False`` (the two sets of seeds come from different
+    configurations): the other loss's std is reported, the margin is not tested. Columns: ``metric``, ``closest
+    loss``, ``difference``, ``CCE seed std`` (ddof=1; NaN under 2 seeds), ``seeds``, ``difference / std``, ``other
+    seed std``, ``other seeds``, ``mean difference`` (CCE − other over the seeds; NaN untested) and ``beyond seed
     noise`` (True/False; None untested)."""
     columns = ["metric", "closest loss", "difference", "CCE seed std", "seeds", "difference / std",
                "other seed std", "other seeds", "mean difference", "beyond seed noise"]
@@ -289,7 +290,7 @@ def figure1_closest(claim: pd.DataFrame, cce_seeds: pd.DataFrame | None = None,
         theirs = _seed_values(other_seeds, names.get(name), o["other loss"])
         std = float(mine.std(ddof=1)) if len(mine) >= 2 else np.nan
         other_std = float(theirs.std(ddof=1)) if len(theirs) >= 2 else np.nan
-        tested = len(mine) >= 2 and len(theirs) >= 2
+        tested = same_configuration and len(mine) >= 2 and len(theirs) >= 2
         mean_diff = float(mine.mean() - theirs.mean()) if tested else np.nan
         rows.append({"metric": name, "closest loss": o["other loss"], "difference": float(o["difference"]),
                      "CCE seed std": std, "seeds": len(mine),
@@ -321,9 +322,16 @@ def figure1_closest_in_words(closest: pd.DataFrame, spread_from: str = "another 
     if closest["beyond seed noise"].notna().all():
         spread = f" Seeds are runs of {spread_from}."
     elif closest["CCE seed std"].notna().any():
-        spread = (f" CCE's std is over {int(closest['seeds'].max())} seeds of {spread_from}; every Figure 1 point has "
-                  "one seed and the other loss's own spread is not measured, so this weighs the margin, it does not "
-                  "test it.")
+        spread = f" CCE's std is over {int(closest['seeds'].max())} seeds of {spread_from}; "
+        other = closest[closest["other seed std"].notna()]
+        if len(other):
+            spread += ("in Figure 1's configuration " + "; ".join(
+                f"{r['closest loss']}'s {r['metric']} std is {r['other seed std']:.4f} over {int(r['other seeds'])} "
+                "seeds" for _, r in other.iterrows()) + "; the two spreads come from different configurations, so this "
+                "weighs the margin, it does not test it.")
+        else:
+            spread += ("every Figure 1 point has one seed and the other loss's own spread is not measured, so this "
+                       "weighs the margin, it does not test it.")
     else:
         spread = " No seed spread of CCE is stored, so the margin cannot be weighed against seed noise."
     return "Closest to CCE: " + "; ".join(parts) + "." + spread
