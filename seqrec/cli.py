@@ -36,10 +36,6 @@ def cmd_train(args) -> int:
     if out.is_dir():  # checked before training: a run that cannot be saved is lost
         raise SeqrecError(f"--out {out} is a folder; give a file path (e.g. {out / 'run.json'})")
     result = trainer.train(config, checkpoint=args.checkpoint, progress=not args.quiet)
-    if config.model == "s3rec":  # the pretraining it finetuned, with that stage's own provenance (as the runner does)
-        from . import pretrain
-
-        result["pretraining"] = pretrain.summary(pretrain.checkpoint_path(config))
     results.save(result, out)
     m = result["metrics"]
     print(f"test  HIT@10 {m['full_HIT@10']:.4f}  NDCG@10 {m['full_NDCG@10']:.4f}  HIT@20 {m['full_HIT@20']:.4f}  "

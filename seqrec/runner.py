@@ -189,16 +189,15 @@ def execute_cell(payload: dict) -> dict:
     t0 = time.perf_counter()
     try:
         config = TrainConfig.from_dict(payload["config"])  # validates the model name now
-        extra = {}
-        if config.model == "s3rec":
+        if config.model == "s3rec":  # pretrain first if missing (the result records it, see trainer.train)
             from . import pretrain
 
-            extra["pretraining"] = pretrain.summary(pretrain.ensure_pretrained(config, progress=False))
+            pretrain.ensure_pretrained(config, progress=False)
         from . import trainer
 
         result = trainer.train(config, checkpoint=payload.get("checkpoint"), model_out=payload.get("model_out"),
                                progress=False)
-        return {**result, **extra, **head, "status": "ok"}
+        return {**result, **head, "status": "ok"}
     except Exception as exc:  # noqa: BLE001  crash isolation: the cell fails, the grid goes on
         config = make_config(payload["config"]) if payload["config"].get("model") else None
         message = (str(exc).splitlines() or [""])[0] or type(exc).__name__

@@ -279,5 +279,16 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
             "seed": config.seed,
             "sessions": sessions,
         },
+        **_pretraining(config),
     }
+
+
+def _pretraining(config: TrainConfig) -> dict:
+    """S3-Rec's record of the pretraining it finetuned (``{"pretraining": ...}``, that stage's own provenance
+    included); ``{}`` for the other models."""
+    if config.model != "s3rec":
+        return {}
+    from . import pretrain  # pretrain imports this module
+
+    return {"pretraining": pretrain.summary(pretrain.checkpoint_path(config))}
 

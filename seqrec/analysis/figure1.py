@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..paper import _stats
 from .labels import NOT_REPORTED, VERDICTS, _reported_label, loss_labels
 from .verdicts import _mean_std, verdict_counts
 
@@ -64,12 +65,9 @@ def _figure1_labelled(compared: pd.DataFrame, frame: pd.DataFrame | None = None)
         for metric in FIGURE1_METRICS:
             if (g["metric"] == metric).any():
                 continue
-            values = runs[(runs["label"] == label) & (runs["metric"] == metric)].drop_duplicates("seed")["value"]
-            values = values.astype(float)
-            extra.append({**g.iloc[0].to_dict(), "metric": metric, "reported": np.nan,
-                          "reproduced": values.mean() if len(values) else np.nan,
-                          "reproduced_std": values.std(ddof=1) if len(values) > 1 else np.nan,
-                          "n_seeds": len(values), "rel_diff": np.nan, "verdict": NOT_REPORTED})
+            mean, std, n = _stats(runs[(runs["label"] == label) & (runs["metric"] == metric)].drop_duplicates("seed"))
+            extra.append({**g.iloc[0].to_dict(), "metric": metric, "reported": np.nan, "reproduced": mean,
+                          "reproduced_std": std, "n_seeds": n, "rel_diff": np.nan, "verdict": NOT_REPORTED})
     start = int(out.index.max()) + 1 if len(out) else 0
     return pd.concat([out, pd.DataFrame(extra, index=range(start, start + len(extra)))]) if extra else out
 

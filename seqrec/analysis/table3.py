@@ -44,25 +44,21 @@ def table3_claim(frame: pd.DataFrame, dataset: str = "Beauty") -> pd.DataFrame:
     (CCE − BERT4Rec), ``beyond seed noise`` (as for Table 2's claims: ``|difference| > 2 ×`` the larger std when
     both have ≥ 2 seeds, else "one seed") and ``verdict``: *holds*, *does not hold*, or "not run" if either is
     missing (a run stored before the popularity-sampled metrics existed has none)."""
+    from ..paper import _stats
     from .verdicts import _beyond_seed_noise
 
     rows = []
     sel = frame[(frame["data"] == dataset)] if len(frame) else frame
     for metric, name in CLAIM3_METRICS.items():
-        values = {}
-        for side, rows_of in (("cce", (sel["paper_model"] == "SASRec") & (sel["loss"] == "cce")),
-                              ("bert", sel["paper_model"] == "BERT4Rec")) if len(sel) else ():
-            got = sel[rows_of & (sel["metric"] == metric)]
-            values[side] = (got.drop_duplicates("seed") if "seed" in got else got)["value"].astype(float)
-        cce, bert = values.get("cce", pd.Series(dtype=float)), values.get("bert", pd.Series(dtype=float))
-        a = float(cce.mean()) if len(cce) else np.nan
-        b = float(bert.mean()) if len(bert) else np.nan
+        (a, std_a, n_a), (b, std_b, n_b) = (np.nan, np.nan, 0), (np.nan, np.nan, 0)
+        if len(sel):
+            m = sel[sel["metric"] == metric]
+            (a, std_a, n_a), (b, std_b, n_b) = (_stats(m[side].drop_duplicates("seed")) for side in (
+                (m["paper_model"] == "SASRec") & (m["loss"] == "cce"), m["paper_model"] == "BERT4Rec"))
         ran = not (np.isnan(a) or np.isnan(b))
         diff = a - b if ran else np.nan
-        std = [float(v.std(ddof=1)) if len(v) > 1 else np.nan for v in (cce, bert)]
-        rows.append({"metric": name, "SASRec (CCE)": a, "BERT4Rec": b,
-                     "seeds (CCE / BERT4Rec)": f"{len(cce)} / {len(bert)}",
-                     "difference": diff, "beyond seed noise": _beyond_seed_noise(diff, *std) if ran else "",
+        rows.append({"metric": name, "SASRec (CCE)": a, "BERT4Rec": b, "seeds (CCE / BERT4Rec)": f"{n_a} / {n_b}",
+                     "difference": diff, "beyond seed noise": _beyond_seed_noise(diff, std_a, std_b) if ran else "",
                      "verdict": ("holds" if diff > 0 else "does not hold") if ran else "not run"})
     return pd.DataFrame(rows).set_index("metric")
 
