@@ -46,6 +46,23 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_park(args) -> int:
+    from .experiments import get_profile
+    from .parking import park, parked_root
+
+    get_profile(args.profile)
+    rows = park(args.results_dir, args.profile)
+    if not rows:
+        print(f"nothing to park: no checkpoint in {Path(args.results_dir) / args.profile / '.partial'} nor in the "
+              "S3-Rec pretraining folder")
+    for r in rows:
+        epoch = "" if r["epoch"] is None else f" (epoch {r['epoch']})"
+        print(f"{r['action']:8s} {r['kind']} {r['name']}{epoch}")
+    if any(r["action"] == "parked" for r in rows):
+        print(f"commit {parked_root(args.results_dir, args.profile)} to carry them to the next clone")
+    return 0
+
+
 def cmd_progress(args) -> int:
     from .experiments import get_profile
     from .pretrain import unfinished
@@ -260,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     progress.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default: paper)")
     progress.add_argument("--results-dir", default="results", help="the store's root folder (default: results)")
     progress.set_defaults(func=cmd_progress)
+    park = sub.add_parser("park", help="copy the checkpoints of interrupted or running cells and S3-Rec pretrainings "
+                          "into <results-dir>/<profile>/parked/ (tracked: commit it, and a fresh clone's runner resumes "
+                          "them)")
+    park.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default: paper)")
+    park.add_argument("--results-dir", default="results", help="the store's root folder (default: results)")
+    park.set_defaults(func=cmd_park)
     report = sub.add_parser("report", help="print the stored results of a grid next to the paper's numbers")
     grid_options(report)
     report.set_defaults(func=cmd_report)

@@ -20,8 +20,10 @@ Executors (one task per missing cell, cells are independent):
   (segfault, out of memory) takes down only its cell. SIGTERM of the runner ends the running child too (the
   child removes its temporary file); its cell is missing and runs again on the next invocation, resuming from the
   last finished epoch: the trainer checkpoints every epoch to :meth:`Store.partial` (removed when the record is
-  stored), so a long cell can be carried over several sessions on the same machine. With ``jobs > 1`` each
-  child gets ``OMP_NUM_THREADS`` = cores // jobs unless the caller set it (N cells share the cores rather than
+  stored), so a long cell can be carried over several sessions on the same machine, and to a fresh clone through
+  the checkpoints :mod:`seqrec.parking` parks in ``<results_dir>/<profile>/parked/`` (taken back before training).
+  With ``jobs > 1`` each child gets ``OMP_NUM_THREADS`` = cores // jobs unless the caller set it (N cells share the
+  cores rather than
   oversubscribe them; on a GPU they share the device, which one small model leaves mostly idle).
 - ``inprocess``: the same, in the calling process (no interpreter start-up per cell; an exception still only
   fails its cell, but peak memory is the process's high-water mark and a hard crash stops the grid).
@@ -351,6 +353,26 @@ def resume_first(missing: list, store: Store) -> list:
     return started + [c for c in missing if done[c.config.key()] is None]
 
 
+def _unpark(missing: list, store: Store) -> int:
+    """Take back the parked checkpoints (:mod:`seqrec.parking`) of the ``missing`` cells no runner trains now,
+    and of the S3-Rec pretrainings they need; return how many were copied."""
+    from . import parking
+    from .pretrain import checkpoint_path
+
+    copied = 0
+    for cell in missing:
+        if not held(store.partial(cell.config).with_suffix(".lock")):
+            copied += parking.unpark_run(store, cell.config) is not None
+        if cell.config.model == "s3rec":
+            try:
+                lock = checkpoint_path(cell.config)
+            except SeqrecError:  # bad model_options: the cell's own error record says so
+                continue
+            if not held(lock.with_name(lock.name + ".lock")):
+                copied += parking.unpark_pretraining(store, cell.config) is not None
+    return copied
+
+
 BUSY, STORED = "busy", "stored"  # what _train_cell returns instead of a record when it did not train the cell
 
 
@@ -387,7 +409,9 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
         raise SeqrecError(f"jobs={jobs} needs the subprocess executor (cells side by side in separate processes), "
                           f"not {executor!r}")
     unique = {c.config.key() for c in cells}
-    missing = resume_first(_unique_missing(cells, store), store)
+    missing = _unique_missing(cells, store)
+    unparked = _unpark(missing, store)
+    missing = resume_first(missing, store)
     resumed = sum(store.partial(c.config).exists() for c in missing)
     to_run = {c.config.key() for c in missing}
     for cell in cells:  # a run stored by its worker just before the runner was killed keeps no checkpoint
@@ -396,6 +420,7 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
     counts = {"total": len(unique), "stored": len(unique) - len(missing), "ran": 0, "errors": 0, "busy": 0}
     say = print if progress else (lambda *a, **k: None)
     first = f", {resumed} of them interrupted and resumed first" if resumed else ""
+    first += f" ({unparked} checkpoints taken back from {store.root.parent / 'parked'})" if unparked else ""
     say(f"{grid} / {profile}: {len(unique)} runs, {counts['stored']} already stored, {len(missing)} to run{first} "
         f"({executor}{f', {jobs} at once' if jobs > 1 else ''}) -> {store.root}", flush=True)
     if not missing:

@@ -204,3 +204,22 @@ def test_unknown_loss_lists_the_allowed_names():
     from seqrec.errors import SeqrecError
     with pytest.raises(SeqrecError, match="unknown loss 'nope'; allowed: bce, bpr"):
         losses.get("nope")
+
+
+@pytest.mark.parametrize("k", [3, 40])  # 3·4 < 21 rows: gathered embeddings; 40·4 ≥ 21: every item scored
+def test_negative_scores_equal_the_dot_products_either_way(k):
+    """Both ways of scoring sampled negatives give h·e_j and its gradients (float64), with repeated draws."""
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(6, 4, dtype=torch.float64, generator=g)
+    emb = torch.randn(21, 4, dtype=torch.float64, generator=g)
+    neg = torch.randint(1, 21, (6, k), generator=g)
+    weights = torch.randn(6, k, dtype=torch.float64, generator=g)
+    h1, e1 = h.clone().requires_grad_(), emb.clone().requires_grad_()
+    got = losses.negative_scores(h1, e1, neg)
+    (got * weights).sum().backward()
+    h2, e2 = h.clone().requires_grad_(), emb.clone().requires_grad_()
+    want = torch.stack([torch.stack([h2[p] @ e2[j] for j in neg[p]]) for p in range(6)])
+    (want * weights).sum().backward()
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(h1.grad, h2.grad)
+    torch.testing.assert_close(e1.grad, e2.grad)

@@ -241,6 +241,27 @@ def test_s3rec_pretraining_needed_twice_at_once_runs_once(rule_dataset, monkeypa
     assert torch.load(paths[0], weights_only=False)["epochs_done"] == 2
 
 
+def test_s3rec_pretraining_parked_then_taken_back_on_a_fresh_clone_resumes_it(rule_dataset, tmp_path):
+    """A pretraining stopped after 1 of 2 epochs is parked with the results; on a clone without the local
+    checkpoint the runner's store takes it back and pretraining ends as an uninterrupted one does."""
+    from seqrec import parking, runner
+
+    config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2}, **SMALL)
+    path = pretrain.ensure_pretrained(config, progress=False, stop_after=1)
+    rows = parking.park(tmp_path / "res", "paper")
+    assert rows == [{"kind": "pretraining", "name": f"pretrain/{path.name}", "epoch": 1, "action": "parked"}]
+    path.unlink()  # the fresh clone: no local checkpoint
+    store = runner.Store(tmp_path / "res", "paper", "table2")
+    assert parking.unpark_pretraining(store, config) == 1 and parking.epochs_done(path) == 1
+    assert parking.unpark_pretraining(store, config) is None  # the local copy is as far along now
+    resumed = torch.load(pretrain.ensure_pretrained(config, progress=False), weights_only=False)
+    path.unlink()
+    straight = torch.load(pretrain.ensure_pretrained(config, progress=False), weights_only=False)
+    assert resumed["epochs_done"] == straight["epochs_done"] == 2
+    for k, v in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][k], v, msg=k)
+
+
 def test_s3rec_checkpoint_resume_and_finetuning_start(rule_dataset):
     config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2}, **SMALL)
     with pytest.raises(SeqrecError, match="seqrec pretrain --data"):

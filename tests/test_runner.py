@@ -385,6 +385,62 @@ def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch,
     assert record["provenance"]["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in sessions))
 
 
+def test_a_parked_checkpoint_resumes_the_run_on_a_fresh_clone(tiny, monkeypatch, capsys):
+    """A cell interrupted after 2 epochs is parked (``seqrec park``); a fresh results folder holding only the
+    parked folder (what a new clone gets from git) resumes it at epoch 3 and stores what an uninterrupted run
+    stores; parking again drops the stored run's parked copy and keeps a parked copy further along."""
+    import shutil
+
+    import torch
+
+    import seqrec.trainer as t
+    from seqrec import parking
+
+    one = experiments.cells("tinygrid", "tinyprof", {"loss": "bce"})
+    one[0].config.epochs, one[0].config.patience = 5, 5
+    clean = runner.Store(tiny / "clean", "tinyprof", "tinygrid")
+    runner.execute(one, clean, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
+    reference = next(iter(clean.records().values()))
+
+    old = runner.Store(tiny / "old", "tinyprof", "tinygrid")
+    real_save, saved = t.save_checkpoint, []
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        saved.append(path)
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(t, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(one, old, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
+    monkeypatch.setattr(t, "save_checkpoint", real_save)
+    capsys.readouterr()
+    assert cli.main(["park", "--profile", "tinyprof", "--results-dir", str(tiny / "old")]) == 0
+    name = old.partial(one[0].config).name
+    assert capsys.readouterr().out.startswith(f"parked   run tinygrid/{name} (epoch 2)\n")
+    parked = tiny / "old" / "tinyprof" / "parked" / "tinygrid" / name
+    assert parked.read_bytes() == old.partial(one[0].config).read_bytes()
+
+    shutil.copytree(tiny / "old" / "tinyprof" / "parked", tiny / "new" / "tinyprof" / "parked")
+    new = runner.Store(tiny / "new", "tinyprof", "tinygrid")
+    counts = runner.execute(one, new, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=True)
+    assert "1 of them interrupted and resumed first (1 checkpoints taken back from " in capsys.readouterr().out
+    record = next(iter(new.records().values()))
+    assert counts["ran"] == 1 and record["metrics"] == reference["metrics"]
+    assert [s["from_epoch"] for s in record["provenance"]["sessions"]] == [0, 2]
+    assert parking.park(tiny / "new", "tinyprof") == [
+        {"kind": "run", "name": f"tinygrid/{name}", "epoch": None, "action": "removed"}]
+    assert not (tiny / "new" / "tinyprof" / "parked" / "tinygrid" / name).exists()
+
+    state = torch.load(parked, weights_only=False)  # a local checkpoint behind the parked copy: both stay as they are
+    state["state"]["epoch"] = 1
+    torch.save(state, old.partial(one[0].config))
+    assert parking.park(tiny / "old", "tinyprof") == [
+        {"kind": "run", "name": f"tinygrid/{name}", "epoch": 2, "action": "kept"}]
+    assert parking.unpark_run(old, one[0].config) == 2  # taken back: the parked copy is further along
+    assert parking.epochs_done(old.partial(one[0].config)) == 2
+
+
 # --------------------------------------------------------------------------- jobs side by side, and locks
 def test_jobs_run_cells_side_by_side(tiny, monkeypatch):
     """With jobs=2 two cells are in flight at once (both reach a barrier that needs two parties), each child is

@@ -1,0 +1,95 @@
+"""Carry unfinished long runs to the next clone through git: park their checkpoints, take them back on resume.
+
+A training run's per-epoch checkpoint (``<results_dir>/<profile>/.partial/<grid>/<run>.pt``) and an S3-Rec
+pretraining's (``$SEQREC_CHECKPOINT_DIR/pretrain/<name>.pt``) are git-ignored: they resume a run on the machine
+that wrote them, but a session that starts from a fresh clone has neither. :func:`park` copies both kinds into
+``<results_dir>/<profile>/parked/`` (``<grid>/<run>.pt`` and ``pretrain/<name>.pt``), a tracked folder to commit
+at the end of a session; it keeps the copy with more epochs done and removes the parked copies of runs whose
+record is now stored. :func:`unpark_run` and :func:`unpark_pretraining` (called by the runner before it trains a
+missing cell) copy a parked checkpoint back when the local one is missing or has fewer epochs done, so the run
+resumes where the last session left it, with its saved random states: the same result as an uninterrupted run.
+
+Every copy goes through a temporary file and a rename. A checkpoint is about four copies of the model's weights
+(weights, best epoch's weights, Adam's two moments): 14 MB for SASRec on Beauty.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+PARKED = "parked"
+PRETRAIN = "pretrain"
+
+
+def epochs_done(path: Path) -> int | None:
+    """Epochs a training or pretraining checkpoint has done; None when missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001  being replaced right now, or not a checkpoint
+        return None
+    if not isinstance(saved, dict):
+        return None
+    if isinstance(saved.get("state"), dict) and "epoch" in saved["state"]:
+        return int(saved["state"]["epoch"])
+    return int(saved["epochs_done"]) if "epochs_done" in saved else None
+
+
+def _copy_if_ahead(source: Path, target: Path) -> int | None:
+    """Copy ``source`` over ``target`` (atomically) when it has done more epochs; return the epochs copied."""
+    ahead, behind = epochs_done(source), epochs_done(target)
+    if ahead is None or (behind is not None and behind >= ahead):
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    return ahead
+
+
+def parked_root(results_dir: str | os.PathLike, profile: str) -> Path:
+    return Path(results_dir) / profile / PARKED
+
+
+def park(results_dir: str | os.PathLike, profile: str) -> list[dict]:
+    """Park every interrupted or running checkpoint of ``profile`` (runs and S3-Rec pretrainings); drop the parked
+    copies of runs stored since. One row per parked file: ``kind`` (run / pretraining), ``name``, ``epoch`` and
+    ``action`` (parked: copied now; kept: the parked copy is as far along; removed: the run is stored)."""
+    from .pretrain import _root as pretrain_root
+
+    profile_dir, parked = Path(results_dir) / profile, parked_root(results_dir, profile)
+    rows = []
+    for source in sorted((profile_dir / ".partial").glob("*/*.pt")):
+        target = parked / source.parent.name / source.name
+        copied = _copy_if_ahead(source, target)
+        rows.append({"kind": "run", "name": f"{source.parent.name}/{source.name}", "epoch": epochs_done(target),
+                     "action": "parked" if copied is not None else "kept"})
+    for source in sorted(pretrain_root().glob("*.pt")):
+        target = parked / PRETRAIN / source.name
+        copied = _copy_if_ahead(source, target)
+        rows.append({"kind": "pretraining", "name": f"{PRETRAIN}/{source.name}", "epoch": epochs_done(target),
+                     "action": "parked" if copied is not None else "kept"})
+    for stale in sorted(parked.glob("*/*.pt")):
+        if stale.parent.name != PRETRAIN and (profile_dir / stale.parent.name / stale.with_suffix(".json").name).exists():
+            stale.unlink()
+            rows.append({"kind": "run", "name": f"{stale.parent.name}/{stale.name}", "epoch": None, "action": "removed"})
+    return rows
+
+
+def unpark_run(store, config) -> int | None:
+    """Take the parked checkpoint of ``config``'s run in ``store`` back to :meth:`Store.partial` when it is further
+    along than the local one (or there is none); return its epochs, or None when nothing was copied."""
+    partial = store.partial(config)
+    return _copy_if_ahead(parked_root(store.root.parents[1], store.root.parent.name) / store.grid / partial.name, partial)
+
+
+def unpark_pretraining(store, config) -> int | None:
+    """The same for the S3-Rec pretraining checkpoint ``config`` needs (:func:`seqrec.pretrain.checkpoint_path`)."""
+    from .pretrain import checkpoint_path
+
+    local = checkpoint_path(config)
+    return _copy_if_ahead(parked_root(store.root.parents[1], store.root.parent.name) / PRETRAIN / local.name, local)
