@@ -93,3 +93,31 @@ def unpark_pretraining(store, config) -> int | None:
 
     local = checkpoint_path(config)
     return _copy_if_ahead(parked_root(store.root.parents[1], store.root.parent.name) / PRETRAIN / local.name, local)
+
+
+def cell_progress(results_dir: str | os.PathLike, profile: str, grid: str, config) -> str:
+    """How far an unstored cell has got, in words, from its local or parked checkpoints ("" when it has none):
+    its own epochs, else (S3-Rec) its pretraining's, e.g. ``"pretraining 60 of 150 epochs done (parked checkpoint)"``."""
+    from .runner import Store
+
+    store = Store(results_dir, profile, grid)
+    partial = store.partial(config)
+    found = [(epochs_done(p), where) for p, where in ((partial, "local checkpoint"),
+             (parked_root(results_dir, profile) / grid / partial.name, "parked checkpoint")) if p.is_file()]
+    found = [(e, where) for e, where in found if e is not None]
+    if found:
+        epoch, where = max(found, key=lambda f: f[0])  # a tie: the local one
+        return f"{epoch} of {config.epochs} epochs done ({where})"
+    if config.model != "s3rec":
+        return ""
+    from .pretrain import checkpoint_path, pretrain_epochs
+
+    local = checkpoint_path(config)
+    found = [(epochs_done(p), where) for p, where in ((local, "local checkpoint"),
+             (parked_root(results_dir, profile) / PRETRAIN / local.name, "parked checkpoint")) if p.is_file()]
+    found = [(e, where) for e, where in found if e is not None]
+    if not found:
+        return ""
+    epoch, where = max(found, key=lambda f: f[0])
+    total = pretrain_epochs(config)
+    return f"pretraining {epoch} of {total} epochs done{'' if epoch >= total else f' ({where})'}"

@@ -192,6 +192,18 @@ def test_not_run_reasons():
     assert "not part of the smoke profile's grid" in r[3]
 
 
+def test_not_run_reasons_say_how_far_training_has_got():
+    """A planned cell with a checkpoint gets its progress in the reason, matched on the number of negatives too."""
+    compared = pd.DataFrame({"dataset": ["Beauty"] * 3, "model": ["SASRec"] * 3, "loss_kind": ["original"] * 3,
+                             "negatives": ["1000", "100", "1"], "verdict": ["not run", "not run", "reproduced"]})
+    planned = pd.DataFrame({"data": ["Beauty"] * 3, "paper_model": ["SASRec"] * 3, "loss_kind": ["original"] * 3,
+                            "negatives": ["1000", "100", "1"], "progress": ["55 of 200 epochs done (parked checkpoint)", "", ""]})
+    r = analysis.not_run_reasons(compared, planned, "paper", "none")
+    assert r[0].endswith("; so far 55 of 200 epochs done (parked checkpoint), resumed there by the next run")
+    assert r[0].startswith("in the paper grid, not in the results store yet: compute")
+    assert "so far" not in r[1] and r[2] == ""
+
+
 def _run(metric_value, **cfg):
     base = dict(data="LastFM", model="sasrec", loss="cce", seed=42, num_negatives=1, mask_prob=0.2, max_users=None,
                 exclude_seen="-inf", ties="pessimistic", variant=None, train_seconds=10.0, peak_memory_mb=100.0,

@@ -250,11 +250,14 @@ def test_s3rec_pretraining_parked_then_taken_back_on_a_fresh_clone_resumes_it(ru
     path = pretrain.ensure_pretrained(config, progress=False, stop_after=1)
     rows = parking.park(tmp_path / "res", "paper")
     assert rows == [{"kind": "pretraining", "name": f"pretrain/{path.name}", "epoch": 1, "action": "parked"}]
+    assert parking.cell_progress(tmp_path / "res", "paper", "table2", config) == "pretraining 1 of 2 epochs done (local checkpoint)"
     path.unlink()  # the fresh clone: no local checkpoint
+    assert parking.cell_progress(tmp_path / "res", "paper", "table2", config) == "pretraining 1 of 2 epochs done (parked checkpoint)"
     store = runner.Store(tmp_path / "res", "paper", "table2")
     assert parking.unpark_pretraining(store, config) == 1 and parking.epochs_done(path) == 1
     assert parking.unpark_pretraining(store, config) is None  # the local copy is as far along now
     resumed = torch.load(pretrain.ensure_pretrained(config, progress=False), weights_only=False)
+    assert parking.cell_progress(tmp_path / "res", "paper", "table2", config) == "pretraining 2 of 2 epochs done"
     path.unlink()
     straight = torch.load(pretrain.ensure_pretrained(config, progress=False), weights_only=False)
     assert resumed["epochs_done"] == straight["epochs_done"] == 2

@@ -421,7 +421,10 @@ def test_a_parked_checkpoint_resumes_the_run_on_a_fresh_clone(tiny, monkeypatch,
     parked = tiny / "old" / "tinyprof" / "parked" / "tinygrid" / name
     assert parked.read_bytes() == old.partial(one[0].config).read_bytes()
 
+    assert parking.cell_progress(tiny / "old", "tinyprof", "tinygrid", one[0].config) == "2 of 5 epochs done (local checkpoint)"
     shutil.copytree(tiny / "old" / "tinyprof" / "parked", tiny / "new" / "tinyprof" / "parked")
+    assert parking.cell_progress(tiny / "new", "tinyprof", "tinygrid", one[0].config) == "2 of 5 epochs done (parked checkpoint)"
+    assert parking.cell_progress(tiny / "clean", "tinyprof", "tinygrid", one[0].config) == ""  # stored: no checkpoint
     new = runner.Store(tiny / "new", "tinyprof", "tinygrid")
     counts = runner.execute(one, new, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=True)
     assert "1 of them interrupted and resumed first (1 checkpoints taken back from " in capsys.readouterr().out

@@ -204,12 +204,21 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
                                        "values", "max |difference|", "identical"])
 
 
-def planned_cells(grid: str, profile: str) -> pd.DataFrame:
+def planned_cells(grid: str, profile: str, results_dir: str | None = None) -> pd.DataFrame:
     """The grid's cells for ``profile`` as a frame: config fields ``data, model, loss, seed``, ``pretraining``
-    (S3-Rec's, in words: :func:`seqrec.results.pretraining_label`) and the labels."""
+    (S3-Rec's, in words: :func:`seqrec.results.pretraining_label`) and the labels; with ``results_dir`` also
+    ``progress``: how far a cell not stored yet has got (:func:`seqrec.parking.cell_progress`, "" for none)."""
     from .. import experiments
+    from ..parking import cell_progress
     from ..results import pretraining_label
+    from ..runner import Store
 
-    return pd.DataFrame([{"data": c.config.data, "model": c.config.model, "loss": c.config.loss,
-                          "seed": c.config.seed, "pretraining": pretraining_label(vars(c.config)), **c.labels}
-                         for c in experiments.cells(grid, profile)])
+    stored = Store(results_dir, profile, grid).done() if results_dir is not None else set()
+    rows = []
+    for c in experiments.cells(grid, profile):
+        row = {"data": c.config.data, "model": c.config.model, "loss": c.config.loss, "seed": c.config.seed,
+               "pretraining": pretraining_label(vars(c.config)), **c.labels}
+        if results_dir is not None:
+            row["progress"] = "" if c.config.key() in stored else cell_progress(results_dir, profile, grid, c.config)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -47,18 +47,28 @@ PENDING = {
 def not_run_reasons(compared: pd.DataFrame, planned: pd.DataFrame, profile: str, train: str) -> pd.Series:
     """Why each "not run" row of ``compared`` is empty, never blank: the cell is not in ``profile``'s grid
     (``planned`` = the grid's cells' labels: ``data``/``dataset``, ``paper_model``, ``loss_kind``) or it is
-    planned but absent from the store (training was ``train``). Rows that did run get ""."""
-    key = set()
+    planned but absent from the store (training was ``train``). Rows that did run get "". Where ``planned`` has a
+    ``progress`` column (:func:`planned_cells` with ``results_dir``), how far the cell's training has got is added
+    (matched on ``negatives`` too where both frames have it)."""
+    key, progress = set(), {}
     if len(planned):
         dcol = "dataset" if "dataset" in planned else "data"
         key = set(zip(planned[dcol], planned["paper_model"], planned["loss_kind"]))
+        if "progress" in planned:
+            by_negatives = "negatives" in compared and "negatives" in planned
+            for _, p in planned[planned["progress"] != ""].iterrows():
+                cell = (p[dcol], p["paper_model"], p["loss_kind"], str(p["negatives"]) if by_negatives else "")
+                progress.setdefault(cell, []).append(p["progress"])
     reasons = []
     for _, r in compared.iterrows():
         if r["verdict"] != "not run":
             reasons.append("")
         elif (r["dataset"], r["model"], r["loss_kind"]) in key:
             why = PENDING.get(profile, f"book built with train={train}")
-            reasons.append(f"in the {profile} grid, not in the results store yet: {why}")
+            negatives = str(r["negatives"]) if "negatives" in compared and "negatives" in planned else ""
+            done = progress.get((r["dataset"], r["model"], r["loss_kind"], negatives), [])
+            so_far = f"; so far {', '.join(dict.fromkeys(done))}, resumed there by the next run" if done else ""
+            reasons.append(f"in the {profile} grid, not in the results store yet: {why}{so_far}")
         else:
             reasons.append(f"not part of the {profile} profile's grid")
     return pd.Series(reasons, index=compared.index, name="reason")
