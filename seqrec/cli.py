@@ -65,11 +65,14 @@ def cmd_park(args) -> int:
 
 def cmd_progress(args) -> int:
     from .experiments import get_profile
+    from .parking import parked
     from .pretrain import unfinished
     from .runner import partial_progress
 
     get_profile(args.profile)
     rows = partial_progress(args.results_dir, args.profile)
+    for r in parked(args.results_dir, args.profile):  # carried from another clone (seqrec park)
+        print(f"parked {r['name']}: epoch {r['epoch']} (the next run takes it back where it is further along)")
     for r in unfinished():  # S3-Rec pretrainings (shared by profiles: their checkpoints are found by name)
         print(f"pretraining {r['checkpoint']}: epoch {r['epoch']} of {r['epochs']}, {r['seconds'] / 60:.1f} min, "
               f"{'training now' if r['training'] else 'interrupted (the next run resumes it)'}")

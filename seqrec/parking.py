@@ -80,6 +80,12 @@ def park(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     return rows
 
 
+def parked(results_dir: str | os.PathLike, profile: str) -> list[dict]:
+    """The parked checkpoints of ``profile``: ``name`` (``<grid>/<run>.pt`` or ``pretrain/<name>.pt``), ``epoch``."""
+    return [{"name": f"{p.parent.name}/{p.name}", "epoch": epochs_done(p)}
+            for p in sorted(parked_root(results_dir, profile).glob("*/*.pt"))]
+
+
 def unpark_run(store, config) -> int | None:
     """Take the parked checkpoint of ``config``'s run in ``store`` back to :meth:`Store.partial` when it is further
     along than the local one (or there is none); return its epochs, or None when nothing was copied."""

@@ -426,6 +426,8 @@ def test_a_parked_checkpoint_resumes_the_run_on_a_fresh_clone(tiny, monkeypatch,
     assert parking.cell_progress(tiny / "new", "tinyprof", "tinygrid", one[0].config) == "2 of 5 epochs done (parked checkpoint)"
     assert parking.cell_progress(tiny / "clean", "tinyprof", "tinygrid", one[0].config) == ""  # stored: no checkpoint
     new = runner.Store(tiny / "new", "tinyprof", "tinygrid")
+    assert cli.main(["progress", "--profile", "tinyprof", "--results-dir", str(tiny / "new")]) == 0
+    assert capsys.readouterr().out.startswith(f"parked tinygrid/{name}: epoch 2 (the next run takes it back ")
     counts = runner.execute(one, new, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=True)
     assert "1 of them interrupted and resumed first (1 checkpoints taken back from " in capsys.readouterr().out
     record = next(iter(new.records().values()))
