@@ -5,7 +5,7 @@ pretraining's (``$SEQREC_CHECKPOINT_DIR/pretrain/<name>.pt``) are git-ignored: t
 that wrote them, but a session that starts from a fresh clone has neither. :func:`park` copies both kinds into
 ``<results_dir>/<profile>/parked/`` (``<grid>/<run>.pt`` and ``pretrain/<name>.pt``), a tracked folder to commit
 at the end of a session; it keeps the copy with more epochs done and removes the parked copies of runs whose
-record is now stored. :func:`unpark_run` and :func:`unpark_pretraining` (called by the runner before it trains a
+record is now stored (a finished pretraining stays: it is the model S3-Rec's cells are finetuned from). :func:`unpark_run` and :func:`unpark_pretraining` (called by the runner before it trains a
 missing cell) copy a parked checkpoint back when the local one is missing or has fewer epochs done, so the run
 resumes where the last session left it, with its saved random states: the same result as an uninterrupted run.
 
@@ -101,29 +101,29 @@ def unpark_pretraining(store, config) -> int | None:
     return _copy_if_ahead(parked_root(store.root.parents[1], store.root.parent.name) / PRETRAIN / local.name, local)
 
 
+def _furthest(local: Path, parked_copy: Path) -> tuple[int, str] | None:
+    """(epochs, where) of whichever of the two checkpoints is further along (a tie: the local one), or None."""
+    found = [(epochs_done(p), where) for p, where in ((local, "local checkpoint"), (parked_copy, "parked checkpoint"))]
+    found = [(e, where) for e, where in found if e is not None]
+    return max(found, key=lambda f: f[0]) if found else None
+
+
 def cell_progress(results_dir: str | os.PathLike, profile: str, grid: str, config) -> str:
     """How far an unstored cell has got, in words, from its local or parked checkpoints ("" when it has none):
     its own epochs, else (S3-Rec) its pretraining's, e.g. ``"pretraining 60 of 150 epochs done (parked checkpoint)"``."""
     from .runner import Store
 
-    store = Store(results_dir, profile, grid)
-    partial = store.partial(config)
-    found = [(epochs_done(p), where) for p, where in ((partial, "local checkpoint"),
-             (parked_root(results_dir, profile) / grid / partial.name, "parked checkpoint")) if p.is_file()]
-    found = [(e, where) for e, where in found if e is not None]
-    if found:
-        epoch, where = max(found, key=lambda f: f[0])  # a tie: the local one
-        return f"{epoch} of {config.epochs} epochs done ({where})"
+    partial = Store(results_dir, profile, grid).partial(config)
+    own = _furthest(partial, parked_root(results_dir, profile) / grid / partial.name)
+    if own is not None:
+        return f"{own[0]} of {config.epochs} epochs done ({own[1]})"
     if config.model != "s3rec":
         return ""
     from .pretrain import checkpoint_path, pretrain_epochs
 
     local = checkpoint_path(config)
-    found = [(epochs_done(p), where) for p, where in ((local, "local checkpoint"),
-             (parked_root(results_dir, profile) / PRETRAIN / local.name, "parked checkpoint")) if p.is_file()]
-    found = [(e, where) for e, where in found if e is not None]
-    if not found:
+    pretraining = _furthest(local, parked_root(results_dir, profile) / PRETRAIN / local.name)
+    if pretraining is None:
         return ""
-    epoch, where = max(found, key=lambda f: f[0])
-    total = pretrain_epochs(config)
+    (epoch, where), total = pretraining, pretrain_epochs(config)
     return f"pretraining {epoch} of {total} epochs done{'' if epoch >= total else f' ({where})'}"

@@ -23,8 +23,7 @@ Executors (one task per missing cell, cells are independent):
   stored), so a long cell can be carried over several sessions on the same machine, and to a fresh clone through
   the checkpoints :mod:`seqrec.parking` parks in ``<results_dir>/<profile>/parked/`` (taken back before training).
   With ``jobs > 1`` each child gets ``OMP_NUM_THREADS`` = cores // jobs unless the caller set it (N cells share the
-  cores rather than
-  oversubscribe them; on a GPU they share the device, which one small model leaves mostly idle).
+  cores rather than oversubscribe them; on a GPU they share the device, which one small model leaves mostly idle).
 - ``inprocess``: the same, in the calling process (no interpreter start-up per cell; an exception still only
   fails its cell, but peak memory is the process's high-water mark and a hard crash stops the grid).
 - ``local`` (default of ``run_grid``): ``subprocess`` when the profile isolates cells (quick, paper), else
