@@ -277,15 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     progress = sub.add_parser("progress", help="the cells of a profile that are training or were interrupted: "
                               "epochs done, best epoch, training time (from their per-epoch checkpoints); and unfinished "
                               "S3-Rec pretrainings")
-    progress.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default: paper)")
-    progress.add_argument("--results-dir", default="results", help="the store's root folder (default: results)")
-    progress.set_defaults(func=cmd_progress)
     park = sub.add_parser("park", help="copy the checkpoints of interrupted or running cells and S3-Rec pretrainings "
                           "into <results-dir>/<profile>/parked/ (tracked: commit it, and a fresh clone's runner resumes "
                           "them)")
-    park.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default: paper)")
-    park.add_argument("--results-dir", default="results", help="the store's root folder (default: results)")
-    park.set_defaults(func=cmd_park)
+    for command, func in ((progress, cmd_progress), (park, cmd_park)):
+        command.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)} (default: paper)")
+        command.add_argument("--results-dir", default="results", help="the store's root folder (default: results)")
+        command.set_defaults(func=func)
     report = sub.add_parser("report", help="print the stored results of a grid next to the paper's numbers")
     grid_options(report)
     report.set_defaults(func=cmd_report)

@@ -330,30 +330,41 @@ def test_interrupted_cells_are_resumed_first_most_epochs_first(tiny):
     assert runner.resume_first(cs, runner.Store(tiny / "empty", "tinyprof", "tinygrid")) == cs  # nothing to resume
 
 
-def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch, capsys):
-    """A cell killed after 2 of its epochs resumes there on the next run (2 sessions in its provenance) and
-    stores the same metrics and curve as an uninterrupted run; its checkpoint is removed once the record lands."""
-    import seqrec.trainer as t
-
+def five_epoch_cell_and_reference(tiny):
+    """The tiny grid's BCE cell at 5 epochs (patience 5), and its record from an uninterrupted run."""
     one = experiments.cells("tinygrid", "tinyprof", {"loss": "bce"})
     one[0].config.epochs, one[0].config.patience = 5, 5
-    twin = experiments.Cell(one[0].config, {**one[0].labels, "ablation": "twin"})  # the same run, shown twice
     clean = runner.Store(tiny / "clean", "tinyprof", "tinygrid")
     runner.execute(one, clean, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
-    reference = next(iter(clean.records().values()))
+    return one, next(iter(clean.records().values()))
 
-    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+
+def interrupt_after_two_epochs(cells, store, monkeypatch) -> list:
+    """Run ``cells`` into ``store`` and kill the run once its second per-epoch checkpoint is written (a
+    KeyboardInterrupt, not an Exception: it ends the grid like a kill, no error record); return the paths saved."""
+    import seqrec.trainer as t
+
     real_save, saved = t.save_checkpoint, []
 
     def save_then_die(path, state):
         real_save(path, state)
         saved.append(path)
         if len(saved) == 2:
-            raise KeyboardInterrupt  # not an Exception: it ends the grid like a kill, no error record
+            raise KeyboardInterrupt
     monkeypatch.setattr(t, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        runner.execute(one, store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
+        runner.execute(cells, store, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
     monkeypatch.setattr(t, "save_checkpoint", real_save)
+    return saved
+
+
+def test_interrupted_cell_resumes_from_its_partial_checkpoint(tiny, monkeypatch, capsys):
+    """A cell killed after 2 of its epochs resumes there on the next run (2 sessions in its provenance) and
+    stores the same metrics and curve as an uninterrupted run; its checkpoint is removed once the record lands."""
+    one, reference = five_epoch_cell_and_reference(tiny)
+    twin = experiments.Cell(one[0].config, {**one[0].labels, "ablation": "twin"})  # the same run, shown twice
+    store = runner.Store(tiny / "res", "tinyprof", "tinygrid")
+    saved = interrupt_after_two_epochs(one, store, monkeypatch)
     partial = store.partial(one[0].config)
     assert saved[-1] == partial and partial.exists() and store.records() == {}
     progress = runner.partial_progress(tiny / "res", "tinyprof")
@@ -393,27 +404,11 @@ def test_a_parked_checkpoint_resumes_the_run_on_a_fresh_clone(tiny, monkeypatch,
 
     import torch
 
-    import seqrec.trainer as t
     from seqrec import parking
 
-    one = experiments.cells("tinygrid", "tinyprof", {"loss": "bce"})
-    one[0].config.epochs, one[0].config.patience = 5, 5
-    clean = runner.Store(tiny / "clean", "tinyprof", "tinygrid")
-    runner.execute(one, clean, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
-    reference = next(iter(clean.records().values()))
-
+    one, reference = five_epoch_cell_and_reference(tiny)
     old = runner.Store(tiny / "old", "tinyprof", "tinygrid")
-    real_save, saved = t.save_checkpoint, []
-
-    def save_then_die(path, state):
-        real_save(path, state)
-        saved.append(path)
-        if len(saved) == 2:
-            raise KeyboardInterrupt
-    monkeypatch.setattr(t, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        runner.execute(one, old, grid="tinygrid", profile="tinyprof", executor="inprocess", progress=False)
-    monkeypatch.setattr(t, "save_checkpoint", real_save)
+    interrupt_after_two_epochs(one, old, monkeypatch)
     capsys.readouterr()
     assert cli.main(["park", "--profile", "tinyprof", "--results-dir", str(tiny / "old")]) == 0
     name = old.partial(one[0].config).name
