@@ -39,20 +39,29 @@ def epochs_done(path: Path) -> int | None:
     return int(saved["epochs_done"]) if "epochs_done" in saved else None
 
 
-def _copy_if_ahead(source: Path, target: Path) -> int | None:
-    """Copy ``source`` over ``target`` (atomically) when it has done more epochs; return the epochs copied."""
-    ahead, behind = epochs_done(source), epochs_done(target)
-    if ahead is None or (behind is not None and behind >= ahead):
-        return None
+def _copy_if_ahead(source: Path, target: Path) -> tuple[bool, int | None]:
+    """Copy ``source`` over ``target`` (atomically) when it has done more epochs; return (copied, the epochs
+    ``target`` has done now). Each file is read once, the target only when the source exists."""
+    ahead = epochs_done(source)
+    if ahead is None:
+        return False, None
+    behind = epochs_done(target)
+    if behind is not None and behind >= ahead:
+        return False, behind
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     shutil.copyfile(source, tmp)
     os.replace(tmp, target)
-    return ahead
+    return True, ahead
 
 
 def parked_root(results_dir: str | os.PathLike, profile: str) -> Path:
     return Path(results_dir) / profile / PARKED
+
+
+def store_parked_root(store) -> Path:
+    """:func:`parked_root` of a :class:`seqrec.runner.Store` (``<results_dir>/<profile>/<grid>/``)."""
+    return store.root.parent / PARKED
 
 
 def park(results_dir: str | os.PathLike, profile: str) -> list[dict]:
@@ -64,15 +73,13 @@ def park(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     profile_dir, parked = Path(results_dir) / profile, parked_root(results_dir, profile)
     rows = []
     for source in sorted((profile_dir / ".partial").glob("*/*.pt")):
-        target = parked / source.parent.name / source.name
-        copied = _copy_if_ahead(source, target)
-        rows.append({"kind": "run", "name": f"{source.parent.name}/{source.name}", "epoch": epochs_done(target),
-                     "action": "parked" if copied is not None else "kept"})
+        copied, epoch = _copy_if_ahead(source, parked / source.parent.name / source.name)
+        rows.append({"kind": "run", "name": f"{source.parent.name}/{source.name}", "epoch": epoch,
+                     "action": "parked" if copied else "kept"})
     for source in sorted(pretrain_root().glob("*.pt")):
-        target = parked / PRETRAIN / source.name
-        copied = _copy_if_ahead(source, target)
-        rows.append({"kind": "pretraining", "name": f"{PRETRAIN}/{source.name}", "epoch": epochs_done(target),
-                     "action": "parked" if copied is not None else "kept"})
+        copied, epoch = _copy_if_ahead(source, parked / PRETRAIN / source.name)
+        rows.append({"kind": "pretraining", "name": f"{PRETRAIN}/{source.name}", "epoch": epoch,
+                     "action": "parked" if copied else "kept"})
     for stale in sorted(parked.glob("*/*.pt")):
         if stale.parent.name != PRETRAIN and (profile_dir / stale.parent.name / stale.with_suffix(".json").name).exists():
             stale.unlink()
@@ -90,7 +97,8 @@ def unpark_run(store, config) -> int | None:
     """Take the parked checkpoint of ``config``'s run in ``store`` back to :meth:`Store.partial` when it is further
     along than the local one (or there is none); return its epochs, or None when nothing was copied."""
     partial = store.partial(config)
-    return _copy_if_ahead(parked_root(store.root.parents[1], store.root.parent.name) / store.grid / partial.name, partial)
+    copied, epoch = _copy_if_ahead(store_parked_root(store) / store.grid / partial.name, partial)
+    return epoch if copied else None
 
 
 def unpark_pretraining(store, config) -> int | None:
@@ -98,7 +106,8 @@ def unpark_pretraining(store, config) -> int | None:
     from .pretrain import checkpoint_path
 
     local = checkpoint_path(config)
-    return _copy_if_ahead(parked_root(store.root.parents[1], store.root.parent.name) / PRETRAIN / local.name, local)
+    copied, epoch = _copy_if_ahead(store_parked_root(store) / PRETRAIN / local.name, local)
+    return epoch if copied else None
 
 
 def _furthest(local: Path, parked_copy: Path) -> tuple[int, str] | None:

@@ -407,6 +407,8 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
     if jobs > 1 and executor != "subprocess":
         raise SeqrecError(f"jobs={jobs} needs the subprocess executor (cells side by side in separate processes), "
                           f"not {executor!r}")
+    from . import parking
+
     unique = {c.config.key() for c in cells}
     missing = _unique_missing(cells, store)
     unparked = _unpark(missing, store)
@@ -419,7 +421,7 @@ def execute(cells, store: Store, *, grid: str, profile: str, executor: str = "lo
     counts = {"total": len(unique), "stored": len(unique) - len(missing), "ran": 0, "errors": 0, "busy": 0}
     say = print if progress else (lambda *a, **k: None)
     first = f", {resumed} of them interrupted and resumed first" if resumed else ""
-    first += f" ({unparked} checkpoints taken back from {store.root.parent / 'parked'})" if unparked else ""
+    first += f" ({unparked} checkpoints taken back from {parking.store_parked_root(store)})" if unparked else ""
     say(f"{grid} / {profile}: {len(unique)} runs, {counts['stored']} already stored, {len(missing)} to run{first} "
         f"({executor}{f', {jobs} at once' if jobs > 1 else ''}) -> {store.root}", flush=True)
     if not missing:

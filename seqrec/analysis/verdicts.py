@@ -51,11 +51,11 @@ def not_run_reasons(compared: pd.DataFrame, planned: pd.DataFrame, profile: str,
     ``progress`` column (:func:`planned_cells` with ``results_dir``), how far the cell's training has got is added
     (matched on ``negatives`` too where both frames have it)."""
     key, progress = set(), {}
+    by_negatives = "negatives" in compared and "negatives" in planned
     if len(planned):
         dcol = "dataset" if "dataset" in planned else "data"
         key = set(zip(planned[dcol], planned["paper_model"], planned["loss_kind"]))
         if "progress" in planned:
-            by_negatives = "negatives" in compared and "negatives" in planned
             for _, p in planned[planned["progress"] != ""].iterrows():
                 cell = (p[dcol], p["paper_model"], p["loss_kind"], str(p["negatives"]) if by_negatives else "")
                 progress.setdefault(cell, []).append(p["progress"])
@@ -65,7 +65,7 @@ def not_run_reasons(compared: pd.DataFrame, planned: pd.DataFrame, profile: str,
             reasons.append("")
         elif (r["dataset"], r["model"], r["loss_kind"]) in key:
             why = PENDING.get(profile, f"book built with train={train}")
-            negatives = str(r["negatives"]) if "negatives" in compared and "negatives" in planned else ""
+            negatives = str(r["negatives"]) if by_negatives else ""
             done = progress.get((r["dataset"], r["model"], r["loss_kind"], negatives), [])
             so_far = f"; so far {', '.join(dict.fromkeys(done))}, resumed there by the next run" if done else ""
             reasons.append(f"in the {profile} grid, not in the results store yet: {why}{so_far}")
