@@ -99,26 +99,38 @@ def fetch(filename: str, dest_dir: str | os.PathLike | None = None, base_url: st
 
 
 def locate(filename: str, *, download: bool = True) -> Path:
-    """Path of a data file: from ``$SEQREC_DATA_DIR`` when it is set, else the cache (downloading if missing)."""
+    """Path of a data file: from ``$SEQREC_DATA_DIR`` when it is set, else the cache (downloading if missing).
+
+    A file of :data:`SHA256` found there is checked against its published checksum (a few milliseconds: the files
+    are small): a changed copy of a paper dataset is an error, not a silent other experiment.
+    """
     if os.environ.get("SEQREC_DATA_DIR"):
         path = Path(os.environ["SEQREC_DATA_DIR"]) / filename
         if not path.is_file():
             raise SeqrecError(f"missing data file {path} (SEQREC_DATA_DIR={os.environ['SEQREC_DATA_DIR']})")
-        return path
+        return verify(path)
     path = cache_dir() / filename
     if path.is_file():
-        return path
+        return verify(path)
     if not download:
         raise SeqrecError(f"missing data file {path}; run `seqrec data fetch` or set SEQREC_DATA_DIR")
     return fetch(filename)
 
 
-def verify(path: str | os.PathLike) -> None:
-    """Raise if a known file's SHA-256 differs from the published one."""
+def published_files(name: str) -> list[str]:
+    """The files of paper dataset ``name`` with a published checksum: ``<name>.txt``, then its negative sample file
+    (LastFM only) and its item attributes."""
+    return [f for f in (f"{name}.txt", f"{name}_sample.txt", f"{name}_item2attributes.json") if f in SHA256]
+
+
+def verify(path: str | os.PathLike) -> Path:
+    """``path``, after checking a file of :data:`SHA256` against its published checksum (a one-line error if it differs)."""
     path = Path(path)
     expected = SHA256.get(path.name)
-    if expected is not None and sha256_of(path) != expected:
-        raise SeqrecError(f"wrong checksum for {path}: expected sha256 {expected}")
+    if expected is not None and (got := sha256_of(path)) != expected:
+        raise SeqrecError(f"wrong checksum for {path}: sha256 {got}, published {expected}; a changed "
+                          "copy of the paper's data goes under another name")
+    return path
 
 
 # --------------------------------------------------------------------------- reading
@@ -130,6 +142,7 @@ class SequenceData:
     user_ids: list[int]
     sequences: list[list[int]]
     num_items: int  # the largest item id; ids run 1..num_items
+    sha256: str | None = None  # of the file read (None: built in code); results and checkpoints record it
 
     @property
     def num_users(self) -> int:
@@ -181,7 +194,7 @@ def read_sequences(path: str | os.PathLike, name: str | None = None, min_items: 
         max_item = max(max_item, max(items))
     if not sequences:
         raise SeqrecError(f"{path}: empty file, no users")
-    return SequenceData(name or path.stem, user_ids, sequences, max_item)
+    return SequenceData(name or path.stem, user_ids, sequences, max_item, sha256_of(path))
 
 
 def read_negative_samples(path: str | os.PathLike, data: SequenceData) -> np.ndarray:
@@ -219,7 +232,8 @@ def load(name: str, *, max_users: int | None = None, seed: int = 0) -> SequenceD
         if max_users < 1:
             raise SeqrecError(f"max_users must be >= 1, got {max_users}")
         keep = np.sort(np.random.default_rng(seed).choice(data.num_users, size=max_users, replace=False))
-        data = SequenceData(data.name, [data.user_ids[i] for i in keep], [data.sequences[i] for i in keep], data.num_items)
+        data = SequenceData(data.name, [data.user_ids[i] for i in keep], [data.sequences[i] for i in keep], data.num_items,
+                            data.sha256)
     return data
 
 

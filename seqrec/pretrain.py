@@ -20,6 +20,9 @@ Each process that pretrains appends its provenance to the checkpoint's ``session
 first epoch, device), which :func:`summary` hands to the finetuned run's record: pretraining and finetuning may
 run from different commits, and each is recorded.
 
+The checkpoint also records the data file's SHA-256: resuming it, or finetuning from it, after that file has
+changed is a one-line error (checkpoints written before this was recorded are not checked).
+
 ``load_pretrained(config, num_items)`` is what the ``s3rec`` model factory calls: it raises a one-line
 :class:`SeqrecError` telling to run ``seqrec pretrain ...`` when the checkpoint is missing, unfinished or made
 for other data or sizes — never a silent random initialisation.
@@ -41,7 +44,7 @@ from . import provenance
 from .config import TrainConfig
 from .errors import SeqrecError
 from .locking import file_lock, held
-from .trainer import resolve_device, save_checkpoint
+from .trainer import check_same_data, resolve_device, save_checkpoint
 from .models.s3rec import MASK_PROB, RECIPES, WEIGHTS, S3Rec, S3RecPretrainer
 
 BATCH_SIZE = 100
@@ -194,6 +197,7 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
     if saved is not None:
         if saved["meta"] != meta:
             raise SeqrecError(f"pretraining checkpoint {path} was made for other settings; move it away to start again")
+        check_same_data(path, saved.get("data_sha256"), dataset.sha256, dataset.name)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         torch.set_rng_state(saved["torch_rng"])
@@ -232,7 +236,7 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
         bar.set_postfix({k: f"{v / batches:.3f}" for k, v in sums.items()})
         save_checkpoint(path, {"meta": meta, "model": model.state_dict(), "encoder": model.encoder.state_dict(),
                      "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                     "generator": generator.get_state(),
+                     "generator": generator.get_state(), "data_sha256": dataset.sha256,
                      "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None, **state})
     bar.close()
     return path
@@ -261,7 +265,7 @@ def summary(path: Path) -> dict:
     last = saved["curve"][-1] if saved["curve"] else {}
     return {"checkpoint": Path(path).name, "epochs": saved["epochs_done"], "seconds": saved["seconds"],
             "final_losses": {k: v for k, v in last.items() if k not in ("epoch", "elapsed")},
-            "sessions": saved.get("sessions", [])}
+            "data_sha256": saved.get("data_sha256"), "sessions": saved.get("sessions", [])}
 
 
 def _command(config: TrainConfig) -> str:
@@ -295,6 +299,8 @@ def load_pretrained(config: TrainConfig, num_items: int) -> S3Rec:
     if wrong:
         raise SeqrecError(f"S3-Rec pretraining checkpoint {path} does not match this run ({wrong[0]}: "
                           f"{meta.get(wrong[0])!r} vs {wanted[wrong[0]]!r}); {hint}")
+    data_file = data_mod.locate(f"{config.data}.txt") if config.data in data_mod.DATASETS else config.data
+    check_same_data(path, saved.get("data_sha256"), data_mod.sha256_of(data_file), config.data)
     model = S3Rec(num_items, config.max_len, config.hidden_size, config.num_layers, config.num_heads, config.dropout)
     model.load_state_dict(saved["encoder"])
     return model

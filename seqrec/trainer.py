@@ -146,6 +146,15 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> t
     return model.eval(), config
 
 
+def check_same_data(checkpoint: Path, saved: str | None, current: str | None, name: str) -> None:
+    """A one-line error when ``checkpoint`` was written while training on another version of ``name``'s data file:
+    its recorded SHA-256 ``saved`` differs from the file's ``current`` one (None on either side: not checked; a
+    checkpoint written before they recorded it, or data built in code)."""
+    if saved and current and saved != current:
+        raise SeqrecError(f"checkpoint {checkpoint} was written for another version of {name}'s data file "
+                          f"(sha256 {saved[:12]}…, now {current[:12]}…); move it away to start again")
+
+
 def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, checkpoint: str | os.PathLike | None = None,
           model_out: str | os.PathLike | None = None, progress: bool = True) -> dict:
     """Train ``config`` to early stopping, restore the best epoch, test once; return the result dict.
@@ -186,6 +195,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
             raise SeqrecError(f"checkpoint {checkpoint} belongs to another configuration "
                               f"({_config_difference(saved, config)}); give another checkpoint path, or the options it "
                               "was written with")
+        check_same_data(checkpoint, saved.get("data_sha256"), dataset.sha256, dataset.name)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None:
@@ -238,7 +248,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
                                           "scheduler": scheduler.state_dict() if scheduler is not None else None,
                                           "torch_rng": torch.get_rng_state(), "generator": generator.get_state(),
                                           "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                                          "state": state})
+                                          "data_sha256": dataset.sha256, "state": state})
         if state["bad"] >= config.patience:
             break
     bar.close()
@@ -267,7 +277,8 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
         "eval_seconds": state["eval_seconds"],
         "sampled_candidates": 1 + negatives.shape[1],
         "pop_sampled_candidates": 1 + pop_negatives.shape[1],
-        "dataset": {"name": dataset.name, "users": dataset.num_users, "items": dataset.num_items},
+        "dataset": {"name": dataset.name, "users": dataset.num_users, "items": dataset.num_items,
+                    "interactions": dataset.num_interactions, "sha256": dataset.sha256},
         "provenance": {
             **git,
             "versions": provenance.versions(),

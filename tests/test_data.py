@@ -122,6 +122,38 @@ def test_missing_file_in_data_dir(monkeypatch, tmp_path):
         data.load("nope/mine.txt")
 
 
+def test_a_paper_file_in_the_data_dir_is_checked_against_its_published_checksum(monkeypatch, tmp_path):
+    """A paper dataset found through SEQREC_DATA_DIR (or the cache) must be the published file: a changed copy is a
+    one-line error naming the file and both checksums; the loaded data carry
+    the file's SHA-256."""
+    good = b"1 1 2 3\n2 2 3 4\n"
+    monkeypatch.setitem(data.SHA256, "LastFM.txt", hashlib.sha256(good).hexdigest())
+    monkeypatch.setenv("SEQREC_DATA_DIR", str(tmp_path))
+    (tmp_path / "LastFM.txt").write_bytes(good)
+    assert data.load("LastFM").sha256 == hashlib.sha256(good).hexdigest()
+    changed = b"1 1 2 3\n2 2 3 5\n"  # one item changed, the same size
+    (tmp_path / "LastFM.txt").write_bytes(changed)
+    with pytest.raises(SeqrecError, match=rf"wrong checksum for {tmp_path / 'LastFM.txt'}: sha256 "
+                                          rf"{hashlib.sha256(changed).hexdigest()}, published {data.SHA256['LastFM.txt']}"):
+        data.load("LastFM")
+    monkeypatch.delenv("SEQREC_DATA_DIR")
+    monkeypatch.setenv("SEQREC_CACHE_DIR", str(tmp_path))  # the cache is checked too
+    with pytest.raises(SeqrecError, match="wrong checksum"):
+        data.locate("LastFM.txt", download=False)
+    (tmp_path / "Other.txt").write_bytes(b"1 1 2 3\n")  # a file of one's own has no published checksum
+    assert data.load(str(tmp_path / "Other.txt")).sha256 == hashlib.sha256(b"1 1 2 3\n").hexdigest()
+
+
+def test_the_shipped_files_carry_their_published_checksums(real_data_dir):
+    assert data.published_files("LastFM") == ["LastFM.txt", "LastFM_sample.txt", "LastFM_item2attributes.json"]
+    assert data.published_files("Beauty") == ["Beauty.txt", "Beauty_item2attributes.json"]
+    for name in data.DATASETS:
+        for f in data.published_files(name):
+            assert data.sha256_of(data.locate(f)) == data.SHA256[f]
+    assert data.load("LastFM").sha256 == data.SHA256["LastFM.txt"]
+    assert data.load("LastFM", max_users=20, seed=1).sha256 == data.SHA256["LastFM.txt"]  # the file, not the subset
+
+
 def _serve(folder):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -292,6 +293,29 @@ def test_s3rec_checkpoint_resume_and_finetuning_start(rule_dataset):
     assert not torch.allclose(fresh.item_emb.weight, model.item_emb.weight)
     with pytest.raises(SeqrecError, match="does not match"):
         models.build(config, NR + 5)  # another item count: the checkpoint belongs to other data
+
+
+def test_s3rec_pretraining_of_a_changed_data_file_is_neither_resumed_nor_finetuned(rule_dataset):
+    """The pretraining checkpoint records its data file's SHA-256 (and the finetuned run's record repeats it): after
+    the file changes under the same path and item count, resuming the pretraining or finetuning from it is a
+    one-line error, not a model pretrained on other data."""
+    import hashlib
+
+    config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2}, **SMALL)
+    original = Path(rule_dataset).read_text()
+    path = pretrain.ensure_pretrained(config, progress=False, stop_after=1)
+    assert torch.load(path, weights_only=False)["data_sha256"] == hashlib.sha256(original.encode()).hexdigest()
+    changed = original.replace("\n2 ", "\n2 1 ", 1)  # user 2 gains item 1: the same items, another file
+    Path(rule_dataset).write_text(changed)
+    with pytest.raises(SeqrecError, match=r"checkpoint .*-e2.pt was written for another version of Rule's data file"):
+        pretrain.ensure_pretrained(config, progress=False)
+    Path(rule_dataset).write_text(original)
+    pretrain.ensure_pretrained(config, progress=False)
+    assert pretrain.summary(path)["data_sha256"] == hashlib.sha256(original.encode()).hexdigest()
+    models.build(config, NR)
+    Path(rule_dataset).write_text(changed)
+    with pytest.raises(SeqrecError, match="was written for another version of .*Rule.txt's data file"):
+        models.build(config, NR)
 
 
 def test_s3rec_cell_records_its_pretraining(rule_dataset):

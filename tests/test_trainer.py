@@ -113,6 +113,28 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
         trainer.train(small_config(epochs=7, loss="bce"), dataset=ds, checkpoint=ckpt, progress=False)
 
 
+def test_result_and_checkpoint_record_the_data_file_and_a_changed_file_is_not_resumed(tmp_path):
+    """A run on a .txt file records the file's SHA-256 (hashlib of its bytes) and size; its checkpoint does too, and
+    resuming it after the file changed (the same configuration, the same path) is a one-line error."""
+    import hashlib
+
+    path = tmp_path / "mine.txt"
+    seqs = rule_dataset(num_users=40).sequences
+    path.write_text("".join(" ".join(map(str, [u + 1, *s])) + "\n" for u, s in enumerate(seqs)))
+    config = small_config(data=str(path), epochs=3, loss="bce")
+    train_until_killed(config, None, tmp_path / "run.pt", epochs=1)
+    assert torch.load(tmp_path / "run.pt", weights_only=False)["data_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+    path.write_text(path.read_text().replace("\n2 ", "\n2 1 ", 1))  # user 2 gains an item: another file
+    with pytest.raises(SeqrecError, match=r"checkpoint .*run.pt was written for another version of mine's data file "
+                                          r"\(sha256 [0-9a-f]{12}…, now [0-9a-f]{12}…\)"):
+        trainer.train(config, checkpoint=tmp_path / "run.pt", progress=False)
+    result = trainer.train(config, progress=False)
+    assert result["dataset"] == {"name": "mine", "users": 40, "items": 40, "interactions": 40 * 12 + 1,
+                                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert trainer.train(config, dataset=rule_dataset(num_users=40), progress=False)["dataset"]["sha256"] is None
+
+
 def test_step_decay_and_weight_decay_follow_the_config_and_survive_a_resume(tmp_path):
     """lr_step=2, lr_gamma=0.5: epochs 1-2 train at lr, 3-4 at lr/2, 5 at lr/4 (recorded per epoch in the curve);
     weight decay changes the result; a run interrupted after 3 epochs resumes to the uninterrupted result, its
