@@ -102,7 +102,8 @@ def locate(filename: str, *, download: bool = True) -> Path:
     """Path of a data file: from ``$SEQREC_DATA_DIR`` when it is set, else the cache (downloading if missing).
 
     A file of :data:`SHA256` found there is checked against its published checksum (a few milliseconds: the files
-    are small): a changed copy of a paper dataset is an error, not a silent other experiment.
+    are small): in ``$SEQREC_DATA_DIR`` a changed copy of a paper dataset is an error, not a silent other
+    experiment; in the cache it is downloaded again.
     """
     if os.environ.get("SEQREC_DATA_DIR"):
         path = Path(os.environ["SEQREC_DATA_DIR"]) / filename
@@ -111,7 +112,12 @@ def locate(filename: str, *, download: bool = True) -> Path:
         return verify(path)
     path = cache_dir() / filename
     if path.is_file():
-        return verify(path)
+        if filename not in SHA256 or sha256_of(path) == SHA256[filename]:
+            return path
+        if not download:
+            raise SeqrecError(f"cached data file {path} differs from the published one (SHA-256); `seqrec data fetch` "
+                              "downloads it again")
+        return fetch(filename)  # the cache is ours: a damaged copy is replaced
     if not download:
         raise SeqrecError(f"missing data file {path}; run `seqrec data fetch` or set SEQREC_DATA_DIR")
     return fetch(filename)

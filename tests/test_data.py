@@ -122,9 +122,9 @@ def test_missing_file_in_data_dir(monkeypatch, tmp_path):
         data.load("nope/mine.txt")
 
 
-def test_a_paper_file_in_the_data_dir_is_checked_against_its_published_checksum(monkeypatch, tmp_path):
+def test_a_paper_file_found_is_checked_against_its_published_checksum(monkeypatch, tmp_path):
     """A paper dataset found through SEQREC_DATA_DIR (or the cache) must be the published file: a changed copy is a
-    one-line error naming the file and both checksums; the loaded data carry
+    one-line error naming the file and both checksums (in the cache, it is downloaded again); the loaded data carry
     the file's SHA-256."""
     good = b"1 1 2 3\n2 2 3 4\n"
     monkeypatch.setitem(data.SHA256, "LastFM.txt", hashlib.sha256(good).hexdigest())
@@ -137,9 +137,13 @@ def test_a_paper_file_in_the_data_dir_is_checked_against_its_published_checksum(
                                           rf"{hashlib.sha256(changed).hexdigest()}, published {data.SHA256['LastFM.txt']}"):
         data.load("LastFM")
     monkeypatch.delenv("SEQREC_DATA_DIR")
-    monkeypatch.setenv("SEQREC_CACHE_DIR", str(tmp_path))  # the cache is checked too
-    with pytest.raises(SeqrecError, match="wrong checksum"):
+    monkeypatch.setenv("SEQREC_CACHE_DIR", str(tmp_path))  # the cache is checked too, and a damaged copy replaced
+    with pytest.raises(SeqrecError, match=rf"cached data file {tmp_path / 'LastFM.txt'} differs from the published one"):
         data.locate("LastFM.txt", download=False)
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "LastFM.txt").write_bytes(good)
+    monkeypatch.setenv("SEQREC_DATA_URL", (tmp_path / "source").as_uri())
+    assert data.locate("LastFM.txt") == tmp_path / "LastFM.txt" and (tmp_path / "LastFM.txt").read_bytes() == good
     (tmp_path / "Other.txt").write_bytes(b"1 1 2 3\n")  # a file of one's own has no published checksum
     assert data.load(str(tmp_path / "Other.txt")).sha256 == hashlib.sha256(b"1 1 2 3\n").hexdigest()
 
