@@ -766,6 +766,28 @@ def test_compute_spent_sums_by_device_and_grid(tmp_path):
     assert analysis.compute_spent("nothing", results_dir=tmp_path).empty
 
 
+def test_data_files_count_the_runs_that_record_the_published_file(tmp_path, monkeypatch):
+    from seqrec import data as data_mod
+
+    monkeypatch.setitem(data_mod.SHA256, "LastFM.txt", "a" * 64)
+
+    def record(sha=None, name="LastFM", status="ok"):
+        dataset = {"name": name, **({"sha256": sha} if sha else {})}
+        return {"config": {"data": name}, "metrics": {}, "status": status, "dataset": dataset, "provenance": {}}
+
+    runs = {"table2": [record("a" * 64), record("a" * 64), record("b" * 64), record(),  # stored before it was recorded
+                       record("c" * 64, status="error"), record("d" * 64, name="mine")],
+            "figure1": [record("a" * 64)]}
+    for grid, records in runs.items():
+        (tmp_path / "p" / grid).mkdir(parents=True)
+        for i, r in enumerate(records):
+            results.save(r, tmp_path / "p" / grid / f"r{i}.json")
+    t = analysis.data_files("p", results_dir=tmp_path)
+    assert t.loc["LastFM"].tolist() == [5, 4, 3, 1, "aaaaaaaaaaaa, bbbbbbbbbbbb"]
+    assert t.loc["mine"].tolist() == [1, 1, 0, 1, "dddddddddddd"]  # no published checksum for a file of one's own
+    assert analysis.data_files("nothing", results_dir=tmp_path).empty
+
+
 def test_claims_in_words():
     text = analysis.claims_in_words(analysis.claims(_claim_cells()))
     assert text == ("CCE beats the original loss for GRU4Rec on LastFM (HIT@10); SASRec on Beauty (HIT@10, beyond seed noise). "

@@ -122,6 +122,31 @@ def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
     return out
 
 
+def data_files(profile: str, results_dir: str = "results") -> pd.DataFrame:
+    """Which data file the stored runs of ``profile`` read, per dataset: ``runs``, ``recorded`` (runs whose record
+    gives the file's SHA-256; runs stored before it was recorded do not), ``published`` (of those, the file with the
+    published checksum of :data:`seqrec.data.SHA256`), ``other`` (another file) and ``sha256`` (the distinct
+    checksums recorded, first 12 characters). Error records are left out."""
+    from .. import data as data_mod
+
+    rows = []
+    for _, run in _stored_runs(profile, results_dir):
+        name = (run.get("dataset") or {}).get("name") or run["config"].get("data")
+        sha = (run.get("dataset") or {}).get("sha256")
+        rows.append({"dataset": name, "sha256": sha,
+                     "published": sha is not None and sha == data_mod.SHA256.get(f"{name}.txt")})
+    columns = ["runs", "recorded", "published", "other", "sha256"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    f = pd.DataFrame(rows)
+    g = f.groupby("dataset", sort=False)
+    recorded = g.sha256.count()
+    out = pd.DataFrame({"runs": g.size(), "recorded": recorded, "published": g.published.sum(),
+                        "other": recorded - g.published.sum(),
+                        "sha256": g.sha256.agg(lambda s: ", ".join(sorted({x[:12] for x in s.dropna()})))})
+    return out[columns].astype({c: int for c in columns[:4]})
+
+
 def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Configurations of ``profile`` trained more than once (the same key stored by two grids, e.g. a cell rerun
     to record metrics added later): the determinism check "same seed, same machine, same metrics" on real runs.
