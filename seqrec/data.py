@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import SeqrecError
+from .errors import ChecksumError, SeqrecError
 
 DATASETS = ("Beauty", "Sports_and_Outdoors", "Toys_and_Games", "Yelp", "LastFM")
 BASE_URL = "https://raw.githubusercontent.com/Li-fAngyU/sequential_rec/master/data/"
@@ -90,7 +90,7 @@ def fetch(filename: str, dest_dir: str | os.PathLike | None = None, base_url: st
                 raise SeqrecError(f"cannot download {url}: {exc}") from exc
         got = sha256_of(tmp)
         if got != SHA256[filename]:
-            raise SeqrecError(f"wrong checksum for {url}: sha256 {got}, expected {SHA256[filename]}")
+            raise ChecksumError(f"wrong checksum for {url}: sha256 {got}, expected {SHA256[filename]}")
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -103,24 +103,22 @@ def locate(filename: str, *, download: bool = True) -> Path:
 
     A file of :data:`SHA256` found there is checked against its published checksum (a few milliseconds: the files
     are small): in ``$SEQREC_DATA_DIR`` a changed copy of a paper dataset is an error, not a silent other
-    experiment; in the cache it is downloaded again.
+    experiment; in the cache it is downloaded again (:func:`fetch` keeps a cached copy only when it matches).
     """
     if os.environ.get("SEQREC_DATA_DIR"):
         path = Path(os.environ["SEQREC_DATA_DIR"]) / filename
         if not path.is_file():
             raise SeqrecError(f"missing data file {path} (SEQREC_DATA_DIR={os.environ['SEQREC_DATA_DIR']})")
         return verify(path)
+    if download and filename in SHA256:
+        return fetch(filename)
     path = cache_dir() / filename
-    if path.is_file():
-        if filename not in SHA256 or sha256_of(path) == SHA256[filename]:
-            return path
-        if not download:
-            raise SeqrecError(f"cached data file {path} differs from the published one (SHA-256); `seqrec data fetch` "
-                              "downloads it again")
-        return fetch(filename)  # the cache is ours: a damaged copy is replaced
-    if not download:
+    if not path.is_file():
         raise SeqrecError(f"missing data file {path}; run `seqrec data fetch` or set SEQREC_DATA_DIR")
-    return fetch(filename)
+    if _differs(path):
+        raise ChecksumError(f"cached data file {path} differs from the published one (SHA-256); `seqrec data fetch` "
+                            "downloads it again")
+    return path
 
 
 def published_files(name: str) -> list[str]:
@@ -129,13 +127,20 @@ def published_files(name: str) -> list[str]:
     return [f for f in (f"{name}.txt", f"{name}_sample.txt", f"{name}_item2attributes.json") if f in SHA256]
 
 
-def verify(path: str | os.PathLike) -> Path:
-    """``path``, after checking a file of :data:`SHA256` against its published checksum (a one-line error if it differs)."""
-    path = Path(path)
+def _differs(path: Path) -> str | None:
+    """The SHA-256 of a file of :data:`SHA256` when it is not the published one, else None."""
     expected = SHA256.get(path.name)
-    if expected is not None and (got := sha256_of(path)) != expected:
-        raise SeqrecError(f"wrong checksum for {path}: sha256 {got}, published {expected}; a changed "
-                          "copy of the paper's data goes under another name")
+    got = sha256_of(path) if expected is not None else None
+    return got if got != expected else None
+
+
+def verify(path: str | os.PathLike) -> Path:
+    """``path``, after checking a file of :data:`SHA256` against its published checksum (a one-line
+    :class:`ChecksumError` if it differs)."""
+    path = Path(path)
+    if got := _differs(path):
+        raise ChecksumError(f"wrong checksum for {path}: sha256 {got}, published {SHA256[path.name]}; a changed "
+                            "copy of the paper's data goes under another name")
     return path
 
 
@@ -159,18 +164,20 @@ class SequenceData:
         return sum(len(s) for s in self.sequences)
 
 
-def _integer_lines(path: Path):
-    """Yield ``(line number, [int, ...])`` for each non-blank line; a non-integer field is an error naming file and line."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            try:
-                yield lineno, [int(f) for f in fields]
-            except ValueError:
-                bad = next(f for f in fields if not f.lstrip("-").isdigit())
-                raise SeqrecError(f"{path}:{lineno}: non-integer id {bad!r}") from None
+def _integer_lines(path: Path, text: str | None = None):
+    """Yield ``(line number, [int, ...])`` for each non-blank line of ``path`` (or of ``text``, its contents already
+    read); a non-integer field is an error naming file and line."""
+    if text is None:
+        text = path.read_text(encoding="utf-8")
+    for lineno, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            yield lineno, [int(f) for f in fields]
+        except ValueError:
+            bad = next(f for f in fields if not f.lstrip("-").isdigit())
+            raise SeqrecError(f"{path}:{lineno}: non-integer id {bad!r}") from None
 
 
 def read_sequences(path: str | os.PathLike, name: str | None = None, min_items: int = MIN_ITEMS) -> SequenceData:
@@ -182,8 +189,9 @@ def read_sequences(path: str | os.PathLike, name: str | None = None, min_items: 
     path = Path(path)
     if not path.is_file():
         raise SeqrecError(f"missing data file {path}")
+    raw = path.read_bytes()  # read once: parsed and hashed
     user_ids, sequences, max_item, first_line = [], [], 0, {}
-    for lineno, ids in _integer_lines(path):
+    for lineno, ids in _integer_lines(path, raw.decode("utf-8")):
         if len(ids) < 2:
             raise SeqrecError(f"{path}:{lineno}: malformed line, expected 'user item item ...'")
         user, items = ids[0], ids[1:]
@@ -200,7 +208,7 @@ def read_sequences(path: str | os.PathLike, name: str | None = None, min_items: 
         max_item = max(max_item, max(items))
     if not sequences:
         raise SeqrecError(f"{path}: empty file, no users")
-    return SequenceData(name or path.stem, user_ids, sequences, max_item, sha256_of(path))
+    return SequenceData(name or path.stem, user_ids, sequences, max_item, hashlib.sha256(raw).hexdigest())
 
 
 def read_negative_samples(path: str | os.PathLike, data: SequenceData) -> np.ndarray:
@@ -217,23 +225,26 @@ def read_negative_samples(path: str | os.PathLike, data: SequenceData) -> np.nda
     return np.asarray([by_user[u] for u in data.user_ids], dtype=np.int64)
 
 
+def data_file(name: str) -> Path:
+    """The file of dataset ``name``: a paper dataset's (:func:`locate`, checksum checked) or the ``.txt`` path itself."""
+    if name in DATASETS:
+        return locate(f"{name}.txt")
+    if name.endswith(".txt") and Path(name).is_file():
+        return Path(name)
+    if name.endswith(".txt"):
+        raise SeqrecError(f"missing data file {name} (a .txt path is read as it is; a shipped dataset is named "
+                          f"without .txt: {', '.join(DATASETS)})")
+    near = [d for d in DATASETS if d.lower() == name.lower()]
+    raise SeqrecError(f"unknown dataset {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                      + f"; known: {', '.join(DATASETS)} or a path to a .txt file")
+
+
 def load(name: str, *, max_users: int | None = None, seed: int = 0) -> SequenceData:
     """Load a dataset by name (one of :data:`DATASETS`) or by path to a ``.txt`` file in the S3-Rec format.
 
     ``max_users`` keeps a random subset of users (drawn with ``seed``), in their original order.
     """
-    if name in DATASETS:
-        path = locate(f"{name}.txt")
-    elif name.endswith(".txt") and Path(name).is_file():
-        path = Path(name)
-    elif name.endswith(".txt"):
-        raise SeqrecError(f"missing data file {name} (a .txt path is read as it is; a shipped dataset is named "
-                          f"without .txt: {', '.join(DATASETS)})")
-    else:
-        near = [d for d in DATASETS if d.lower() == name.lower()]
-        raise SeqrecError(f"unknown dataset {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
-                          + f"; known: {', '.join(DATASETS)} or a path to a .txt file")
-    data = read_sequences(path, name=Path(name).stem if name not in DATASETS else name)
+    data = read_sequences(data_file(name), name=Path(name).stem if name not in DATASETS else name)
     if max_users is not None and max_users < data.num_users:
         if max_users < 1:
             raise SeqrecError(f"max_users must be >= 1, got {max_users}")
@@ -351,7 +362,9 @@ def evaluation_negatives(data: SequenceData, seed: int) -> torch.Tensor:
     if data.name in DATASETS and sample_file in SHA256:
         try:
             path = locate(sample_file)
-        except SeqrecError:
+        except ChecksumError:
+            raise  # a changed sample file is an error, not a reason to sample other negatives
+        except SeqrecError:  # missing and not downloadable
             path = None
         if path is not None:
             return torch.as_tensor(read_negative_samples(path, data))

@@ -6,3 +6,7 @@ class SeqrecError(ValueError):
 
     The message is one line that names the problem (and the file and line where there is one).
     """
+
+
+class ChecksumError(SeqrecError):
+    """A paper data file whose SHA-256 is not the published one (never silently replaced by something else)."""

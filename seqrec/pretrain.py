@@ -299,8 +299,7 @@ def load_pretrained(config: TrainConfig, num_items: int) -> S3Rec:
     if wrong:
         raise SeqrecError(f"S3-Rec pretraining checkpoint {path} does not match this run ({wrong[0]}: "
                           f"{meta.get(wrong[0])!r} vs {wanted[wrong[0]]!r}); {hint}")
-    data_file = data_mod.locate(f"{config.data}.txt") if config.data in data_mod.DATASETS else config.data
-    check_same_data(path, saved.get("data_sha256"), data_mod.sha256_of(data_file), config.data)
+    check_same_data(path, saved.get("data_sha256"), data_mod.sha256_of(data_mod.data_file(config.data)), config.data)
     model = S3Rec(num_items, config.max_len, config.hidden_size, config.num_layers, config.num_heads, config.dropout)
     model.load_state_dict(saved["encoder"])
     return model

@@ -148,6 +148,20 @@ def test_a_paper_file_found_is_checked_against_its_published_checksum(monkeypatc
     assert data.load(str(tmp_path / "Other.txt")).sha256 == hashlib.sha256(b"1 1 2 3\n").hexdigest()
 
 
+def test_a_changed_sample_file_is_an_error_not_a_reason_to_sample_other_negatives(monkeypatch, tmp_path):
+    """Without LastFM_sample.txt the negatives are sampled; with a copy whose checksum is not the published one,
+    evaluation stops with the checksum error instead of silently ranking against other negatives."""
+    lines = "".join(f"{u} {' '.join(str(i) for i in range(1, 7))}\n" for u in (1, 2))
+    (tmp_path / "LastFM.txt").write_text(lines)
+    monkeypatch.setitem(data.SHA256, "LastFM.txt", hashlib.sha256(lines.encode()).hexdigest())
+    monkeypatch.setenv("SEQREC_DATA_DIR", str(tmp_path))
+    ds = data.load("LastFM")
+    assert data.evaluation_negatives(ds, seed=0).shape[0] == 2  # no sample file: sampled
+    (tmp_path / "LastFM_sample.txt").write_text("".join(f"{u} " + " ".join(["1"] * 99) + "\n" for u in (1, 2)))
+    with pytest.raises(SeqrecError, match="wrong checksum for .*LastFM_sample.txt"):
+        data.evaluation_negatives(ds, seed=0)
+
+
 def test_the_shipped_files_carry_their_published_checksums(real_data_dir):
     assert data.published_files("LastFM") == ["LastFM.txt", "LastFM_sample.txt", "LastFM_item2attributes.json"]
     assert data.published_files("Beauty") == ["Beauty.txt", "Beauty_item2attributes.json"]

@@ -140,9 +140,8 @@ def data_files(profile: str, results_dir: str = "results") -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     f = pd.DataFrame(rows)
     g = f.groupby("dataset", sort=False)
-    recorded = g.sha256.count()
-    out = pd.DataFrame({"runs": g.size(), "recorded": recorded, "published": g.published.sum(),
-                        "other": recorded - g.published.sum(),
+    recorded, published = g.sha256.count(), g.published.sum()
+    out = pd.DataFrame({"runs": g.size(), "recorded": recorded, "published": published, "other": recorded - published,
                         "sha256": g.sha256.agg(lambda s: ", ".join(sorted({x[:12] for x in s.dropna()})))})
     return out[columns].astype({c: int for c in columns[:4]})
 
