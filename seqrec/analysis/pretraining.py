@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import data as data_mod
-from .nearness import _cell_rows, _reaches
+from .nearness import _cell_rows, _moved, _reaches
 from .verdicts import _beyond_seed_noise
 
 
@@ -15,18 +15,48 @@ def _pretraining_check(r, runs: pd.DataFrame) -> list[tuple[str, str]]:
     the tolerance of the reported value, ``("partly", why)`` when outside but nearer than the cell or past the
     reported value from the cell's side (:func:`_nearness`), ``("ruled out", why)`` otherwise; no check when no such
     run is stored."""
+    out = []
+    for level, value, seeds in _recipe_runs(r, runs):
+        out.append(_reaches(value, r, "pretraining", _authors_recipe(level, seeds), "with ours"))
+    return out
+
+
+def _recipe_runs(r, runs: pd.DataFrame) -> list[tuple[str, float, int]]:
+    """``(pretraining, mean over seeds, seeds)`` per pretraining length of the ``pretraining`` ablation's runs of
+    the compared S3-Rec cell ``r`` in ``runs``; empty for another model or when none is stored."""
     if r["model"] != "S3Rec" or not len(runs) or "pretraining" not in runs or "ablation" not in runs:
         return []
     p = _cell_rows(r, runs)
     p = p[p["ablation"] == "pretraining"]
-    out = []
-    for level, g in p.groupby("pretraining"):
-        value, seeds = g.groupby("seed")["value"].mean().mean(), g["seed"].nunique()
-        recipe, epochs = str(level).split(", ", 1)
-        what = (f"pretrained with the S3-Rec authors' recipe ({recipe}: every prefix a sample, pairwise MIP and SP, "
-                f"summed losses; {epochs}; {seeds} seed{'s' * (seeds > 1)})")
-        out.append(_reaches(value, r, "pretraining", what, "with ours"))
-    return out
+    return [(str(level), g.groupby("seed")["value"].mean().mean(), g["seed"].nunique())
+            for level, g in p.groupby("pretraining")]
+
+
+def _authors_recipe(level: str, seeds: int) -> str:
+    recipe, epochs = level.split(", ", 1)
+    return (f"pretrained with the S3-Rec authors' recipe ({recipe}: every prefix a sample, pairwise MIP and SP, "
+            f"summed losses; {epochs}; {seeds} seed{'s' * (seeds > 1)})")
+
+
+def _pretraining_elsewhere(r, compared: pd.DataFrame, runs: pd.DataFrame) -> str | None:
+    """An S3-Rec cell with no ``pretraining`` ablation run on its own dataset: what that ablation did to the same
+    (model, loss, metric) on the datasets where it ran (``compared``: every Table 2 cell), as words for a cause
+    not checked on this dataset; None for another model, when the cell's own dataset has such a run (then
+    :func:`_pretraining_check` reads it) or when no other dataset has one."""
+    if _recipe_runs(r, runs):
+        return None
+    same = compared[(compared["model"] == r["model"]) & (compared["loss_kind"] == r["loss_kind"])
+                    & (compared["metric"] == r["metric"]) & (compared["dataset"] != r["dataset"])
+                    & (compared["verdict"] != "not run")]
+    seen = []
+    for _, o in same.iterrows():
+        for level, value, seeds in _recipe_runs(o, runs):
+            seen.append(f"on {o['dataset']}, {_authors_recipe(level, seeds)} the same cell reaches "
+                        f"{_moved(value, o, 'with ours')}")
+    if not seen:
+        return None
+    return (f"pretraining, run on {r['dataset']} with our recipe only: " + "; ".join(seen)
+            + f"; the authors' recipe on {r['dataset']} is not run")
 
 
 def _s3rec_per_seed(runs: pd.DataFrame, metrics) -> pd.Series:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .nearness import _cell_rows, _explains, _nearness, _partly, _reaches, _within_tolerance
-from .pretraining import _pretraining_check
+from .pretraining import _pretraining_check, _pretraining_elsewhere
 from .seen import _seen_scoring_check
 from .verdicts import _beyond_seed_noise
 
@@ -271,19 +271,22 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
       or past it: partly)?
     - *pretraining* (S3-Rec): does the same cell pretrained with the S3-Rec authors' recipe (the ``pretraining``
       ablation in ``runs``) land within the tolerance of the reported value (or at least nearer, or past it: partly)?
+      Without such a run on the cell's dataset, what it did to the same (model, loss, metric) on the datasets
+      where it ran is given as a cause not checked on this dataset.
     - *systematic*: is the same (model, loss, metric) off in the same direction on most datasets run (at least 3)?
 
     A check passes when the changed run lands within the tolerance and moves the cell by at least
     :data:`~seqrec.analysis.nearness.MIN_SHARE_OF_GAP` of its gap (a hair across the line explains nothing). A
     check that passes is given as the likely reason; checks that fail are listed as "not explained by ...: ...";
-    with no check possible, "not investigated: ...".
+    a check run on other datasets only, as "not checked on this dataset: ..."; with no check possible, "not
+    investigated: ...".
     """
     reasons = []
     for _, r in compared.iterrows():
         if r["verdict"] not in ("better", "worse"):
             reasons.append("")
             continue
-        found, ruled_out, still_open, patience_run = [], [], [], False
+        found, ruled_out, still_open, untested, patience_run = [], [], [], [], False
         if r["n_seeds"] > 1 and not pd.isna(r["reproduced_std"]):
             lo, hi = r["reproduced"] - 2 * r["reproduced_std"], r["reproduced"] + 2 * r["reproduced_std"]
             if lo <= r["reported"] <= hi:
@@ -318,6 +321,9 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
                 (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
         for checked in _pretraining_check(r, runs):
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
+        elsewhere = _pretraining_elsewhere(r, compared, runs)
+        if elsewhere:
+            untested.append(elsewhere)
         systematic = _same_direction(r, compared)
         if systematic:
             found.append(systematic)
@@ -326,6 +332,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
             parts.append("not explained by " + "; nor by ".join(ruled_out))
         if still_open:
             parts.append("not ruled out: " + "; ".join(still_open))
+        if untested:
+            parts.append("not checked on this dataset: " + "; ".join(untested))
         reasons.append("; ".join(parts) if parts else
                        "not investigated: no stored run isolates a cause (seeds, patience) for this cell")
     return pd.Series(reasons, index=compared.index, name="likely reason")
