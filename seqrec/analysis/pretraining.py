@@ -9,16 +9,28 @@ from .nearness import _cell_rows, _moved, _reaches
 from .verdicts import _beyond_seed_noise
 
 
-def _pretraining_check(r, runs: pd.DataFrame) -> list[tuple[str, str]]:
+def _pretraining_check(r, runs: pd.DataFrame, compared: pd.DataFrame | None = None) -> list[tuple[str, str]]:
     """An S3-Rec cell: the same cell pretrained with the S3-Rec authors' recipe (the ``pretraining`` ablation in
     ``runs``), one check per pretraining length run. ``("found", why)`` when its mean over the seeds run lands within
     the tolerance of the reported value, ``("partly", why)`` when outside but nearer than the cell or past the
-    reported value from the cell's side (:func:`_nearness`), ``("ruled out", why)`` otherwise; no check when no such
-    run is stored."""
-    out = []
-    for level, value, seeds in _recipe_runs(r, runs):
-        out.append(_reaches(value, r, "pretraining", _authors_recipe(level, seeds), "with ours"))
-    return out
+    reported value from the cell's side (:func:`_nearness`), ``("ruled out", why)`` otherwise. With no such run on
+    the cell's dataset, one ``("untested", why)``: what the recipe did to the same (model, loss, metric) on the
+    datasets where it ran (``compared``: every Table 2 cell); no check for another model or when it ran nowhere."""
+    own = _recipe_runs(r, runs)
+    if own:
+        return [_reaches(value, r, "pretraining", _authors_recipe(level, seeds), "with ours")
+                for level, value, seeds in own]
+    if r["model"] != "S3Rec" or compared is None:
+        return []
+    same = compared[(compared["model"] == r["model"]) & (compared["loss_kind"] == r["loss_kind"])
+                    & (compared["metric"] == r["metric"]) & (compared["dataset"] != r["dataset"])
+                    & (compared["verdict"] != "not run")]
+    seen = [f"on {o['dataset']}, {_authors_recipe(level, seeds)} the same cell reaches {_moved(value, o, 'with ours')}"
+            for _, o in same.iterrows() for level, value, seeds in _recipe_runs(o, runs)]
+    if not seen:
+        return []
+    return [("untested", f"pretraining, run on {r['dataset']} with our recipe only: " + "; ".join(seen)
+             + f"; the authors' recipe on {r['dataset']} is not run")]
 
 
 def _recipe_runs(r, runs: pd.DataFrame) -> list[tuple[str, float, int]]:
@@ -33,30 +45,10 @@ def _recipe_runs(r, runs: pd.DataFrame) -> list[tuple[str, float, int]]:
 
 
 def _authors_recipe(level: str, seeds: int) -> str:
+    """The words for the S3-Rec authors' recipe at ``level`` (``"<recipe>, <epochs> epochs"``) over ``seeds`` seeds."""
     recipe, epochs = level.split(", ", 1)
     return (f"pretrained with the S3-Rec authors' recipe ({recipe}: every prefix a sample, pairwise MIP and SP, "
             f"summed losses; {epochs}; {seeds} seed{'s' * (seeds > 1)})")
-
-
-def _pretraining_elsewhere(r, compared: pd.DataFrame, runs: pd.DataFrame) -> str | None:
-    """An S3-Rec cell with no ``pretraining`` ablation run on its own dataset: what that ablation did to the same
-    (model, loss, metric) on the datasets where it ran (``compared``: every Table 2 cell), as words for a cause
-    not checked on this dataset; None for another model, when the cell's own dataset has such a run (then
-    :func:`_pretraining_check` reads it) or when no other dataset has one."""
-    if _recipe_runs(r, runs):
-        return None
-    same = compared[(compared["model"] == r["model"]) & (compared["loss_kind"] == r["loss_kind"])
-                    & (compared["metric"] == r["metric"]) & (compared["dataset"] != r["dataset"])
-                    & (compared["verdict"] != "not run")]
-    seen = []
-    for _, o in same.iterrows():
-        for level, value, seeds in _recipe_runs(o, runs):
-            seen.append(f"on {o['dataset']}, {_authors_recipe(level, seeds)} the same cell reaches "
-                        f"{_moved(value, o, 'with ours')}")
-    if not seen:
-        return None
-    return (f"pretraining, run on {r['dataset']} with our recipe only: " + "; ".join(seen)
-            + f"; the authors' recipe on {r['dataset']} is not run")
 
 
 def _s3rec_per_seed(runs: pd.DataFrame, metrics) -> pd.Series:

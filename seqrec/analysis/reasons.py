@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .nearness import _cell_rows, _explains, _nearness, _partly, _reaches, _within_tolerance
-from .pretraining import _pretraining_check, _pretraining_elsewhere
+from .pretraining import _pretraining_check
 from .seen import _seen_scoring_check
 from .verdicts import _beyond_seed_noise
 
@@ -319,11 +319,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
         for checked in (_negative_pool_check(r, runs), _recipe_check(r, runs)):
             if checked:
                 (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
-        for checked in _pretraining_check(r, runs):
-            (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
-        elsewhere = _pretraining_elsewhere(r, compared, runs)
-        if elsewhere:
-            untested.append(elsewhere)
+        for checked in _pretraining_check(r, runs, compared):
+            {"ruled out": ruled_out, "untested": untested}.get(checked[0], found).append(checked[1])
         systematic = _same_direction(r, compared)
         if systematic:
             found.append(systematic)
