@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .nearness import _cell_rows, _explains, _nearness, _partly, _reaches, _within_tolerance
-from .pretraining import _pretraining_check
+from .pretraining import _pretraining_check, _pretraining_gain_check
 from .seen import _seen_scoring_check
 from .verdicts import _beyond_seed_noise
 
@@ -273,6 +273,10 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
       ablation in ``runs``) land within the tolerance of the reported value (or at least nearer, or past it: partly)?
       Without such a run on the cell's dataset, what it did to the same (model, loss, metric) on the datasets
       where it ran is given as a cause not checked on this dataset.
+    - *pretraining stage* (S3-Rec): had our pretraining added to our SASRec cell (the same encoder, finetuned the
+      same way without pretraining) what the paper's adds to its SASRec
+      (:func:`~seqrec.analysis.pretraining.pretraining_gain`), would the cell land within the tolerance (or nearer,
+      or past it: partly)? Ruled out, the gap is SASRec's own, the finetuning's.
     - *systematic*: is the same (model, loss, metric) off in the same direction on most datasets run (at least 3)?
 
     A check passes when the changed run lands within the tolerance and moves the cell by at least
@@ -319,8 +323,9 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
         for checked in (_negative_pool_check(r, runs), _recipe_check(r, runs)):
             if checked:
                 (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
-        for checked in _pretraining_check(r, runs, compared):
-            {"ruled out": ruled_out, "untested": untested}.get(checked[0], found).append(checked[1])
+        for checked in [*_pretraining_check(r, runs, compared), _pretraining_gain_check(r, compared)]:
+            if checked:
+                {"ruled out": ruled_out, "untested": untested}.get(checked[0], found).append(checked[1])
         systematic = _same_direction(r, compared)
         if systematic:
             found.append(systematic)
