@@ -317,13 +317,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
         if checked:
             scope = _seed_scope(_cell_rows(r, frame, "causal"), r, frame)
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1] + scope)
-        checked = _seen_scoring_check(r, seen_scoring)
-        if checked:
-            (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
-        for checked in (_negative_pool_check(r, runs), _recipe_check(r, runs)):
-            if checked:
-                (ruled_out if checked[0] == "ruled out" else found).append(checked[1])
-        for checked in [*_pretraining_check(r, runs, compared), _pretraining_gain_check(r, compared)]:
+        for checked in [_seen_scoring_check(r, seen_scoring), _negative_pool_check(r, runs), _recipe_check(r, runs),
+                        *_pretraining_check(r, runs, compared), _pretraining_gain_check(r, compared)]:
             if checked:
                 {"ruled out": ruled_out, "untested": untested}.get(checked[0], found).append(checked[1])
         systematic = _same_direction(r, compared)
