@@ -1407,3 +1407,44 @@ def test_figure1_popularity_is_tested_on_the_profiles_split(real_data_dir):
     assert analysis.figure1_popularity("smoke") == subset
     other = baselines.popularity_metrics(data.load("Beauty", max_users=100, seed=config.seed + 1), seed=config.seed + 1)
     assert other != subset  # another subset ranks differently: the test above can tell them apart
+
+
+def test_finetuning_curves_and_head_start_set_s3rec_beside_sasrec_epoch_by_epoch(tmp_path):
+    """S3-Rec's finetuning against SASRec's training from the stored validation curves: only (data, loss) pairs
+    where S3-Rec ran, SASRec's seeds averaged, a run stored by two grids once, values read by hand."""
+    def stored(name, valid, **cfg):
+        path = tmp_path / f"{name}.json"
+        results.save({"config": {"monitor": "valid_NDCG@20", **cfg}, "metrics": {}, "provenance": {}, "key": name,
+                      "curve": _curve(valid, range(len(valid), 0, -1))}, path)
+        return str(path)
+
+    s3 = stored("s3", [0.025, 0.027, 0.028], data="Beauty", model="s3rec", loss="bce", seed=42)
+    sas42 = stored("sas42", [0.011, 0.030, 0.040, 0.050], data="Beauty", model="sasrec", loss="bce", seed=42)
+    sas43 = stored("sas43", [0.013, 0.028, 0.044], data="Beauty", model="sasrec", loss="bce", seed=43)
+    cce = stored("cce", [0.02, 0.05], data="Beauty", model="sasrec", loss="cce", seed=42)   # no S3-Rec CCE run
+    pat = stored("pat", [0.025, 0.03], data="Beauty", model="s3rec", loss="bce", seed=42)   # an ablation
+    bce = dict(data="Beauty", loss="bce", paper_loss="BCE", ablation="")
+    frame = pd.DataFrame([
+        _run(0.04, model="s3rec", paper_model="S3Rec", path=s3, **bce),
+        _run(0.04, model="s3rec", paper_model="S3Rec", path=s3, metric="full_HIT@10", **bce),  # same run, 2nd metric
+        _run(0.06, model="sasrec", path=sas42, **bce),
+        _run(0.06, model="sasrec", path=sas42, **{**bce, "ablation": "seeds"}),  # the same run in the seeds grid
+        _run(0.06, model="sasrec", path=sas43, seed=43, **{**bce, "ablation": "seeds"}),
+        _run(0.09, model="sasrec", path=cce, data="Beauty", loss="cce", paper_loss="CCE", ablation=""),
+        _run(0.05, model="s3rec", paper_model="S3Rec", path=pat, **{**bce, "ablation": "patience"}),
+    ])
+    curves = analysis.finetuning_curves(frame)
+    assert len(curves) == 3 + 4 + 3 and set(curves.paper_loss) == {"BCE"}
+    assert list(curves[curves.paper_model == "S3Rec"].value) == [0.025, 0.027, 0.028]
+    t = analysis.head_start(curves, early=3)
+    s, b = t.loc[("Beauty", "BCE", "S3Rec")], t.loc[("Beauty", "BCE", "SASRec")]
+    assert (s["seeds"], s["epoch 1"], s["epoch 3"], s["best"], s["best epoch"], s["epochs run"]) == (1, 0.025, 0.028, 0.028, 3, 3)
+    assert b["seeds"] == 2 and b["epoch 1"] == pytest.approx(0.012) and b["epoch 3"] == pytest.approx(0.042)
+    assert b["best"] == pytest.approx(0.047) and b["best epoch"] == 3.5 and b["epochs run"] == 3.5
+    words = analysis.head_start_in_words(t)
+    assert words == ("After one epoch, S3-Rec's validation NDCG@20 is ahead of SASRec's on 1 of the 1 (dataset, loss) "
+                     "pairs with both run (Beauty BCE 0.0250 against 0.0120). SASRec's best passes S3-Rec's on 1 of "
+                     "them (Beauty BCE 0.0470 (epoch 4) against 0.0280 (epoch 3)): the pretraining's head start does "
+                     "not last.")
+    assert analysis.finetuning_curves(frame[frame.model == "sasrec"]).empty
+    assert analysis.head_start_in_words(analysis.head_start(curves[curves.paper_model == "S3Rec"])) == ""

@@ -63,7 +63,15 @@ from .gradients import gradient_share, gradient_signal, gradient_signal_in_words
 from .labels import NEGATIVE_LOSSES, NOT_REPORTED, PAPER_LOSS, VERDICTS, loss_label, loss_labels, profile_banner
 from .nearness import MIN_SHARE_OF_GAP
 from .lengths import length_bins, metric_by_length, ranks_by_length
-from .pretraining import pretraining_claim, pretraining_comparison, pretraining_gain, pretraining_samples
+from .pretraining import (
+    finetuning_curves,
+    head_start,
+    head_start_in_words,
+    pretraining_claim,
+    pretraining_comparison,
+    pretraining_gain,
+    pretraining_samples,
+)
 from .reasons import after_best, discrepancies, discrepancy_reasons, levelled_off, overfit_after_best, recipe_comparison
 from .seen import SEEN_SCORING_METRICS, seen_scoring, seen_scoring_checks
 from .table3 import (
@@ -103,7 +111,8 @@ __all__ = [
     "gradient_signal",
     "gradient_signal_in_words",
     "negative_gradients", "score_loss", "NEGATIVE_LOSSES", "NOT_REPORTED", "PAPER_LOSS", "VERDICTS", "loss_label",
-    "loss_labels", "profile_banner", "length_bins", "metric_by_length", "ranks_by_length", "pretraining_claim",
+    "loss_labels", "profile_banner", "length_bins", "metric_by_length", "ranks_by_length", "finetuning_curves",
+    "head_start", "head_start_in_words", "pretraining_claim",
     "pretraining_comparison", "pretraining_gain", "pretraining_samples", "after_best", "discrepancies",
     "discrepancy_reasons",
     "overfit_after_best", "levelled_off", "recipe_comparison", "SEEN_SCORING_METRICS", "seen_scoring",

@@ -171,3 +171,70 @@ def pretraining_samples(datasets, max_len: int = 50) -> pd.DataFrame:
         ours, prefixes = len(windows), sum(len(w) for w in windows)  # one sample per window, or one per prefix
         rows.append({"data": name, "seqrec": ours, "s3rec": prefixes, "ratio": prefixes / ours})
     return pd.DataFrame(rows, columns=["data", "seqrec", "s3rec", "ratio"]).set_index("data")
+
+
+_FINETUNING_COLUMNS = ["data", "paper_loss", "paper_model", "seed", "epoch", "value"]
+
+
+def finetuning_curves(runs: pd.DataFrame, monitor: str = "valid_NDCG@20") -> pd.DataFrame:
+    """S3-Rec's finetuning against SASRec's training, epoch by epoch: the stored ``monitor`` curves of the Table 2
+    protocol's runs (Table 2 cells and their ``seeds`` reruns in ``runs``, a tidy frame such as
+    :func:`seqrec.analysis.table2_frame`) of both models, on each (data, loss) where S3-Rec has a run. Tidy:
+    ``data, paper_loss, paper_model, seed, epoch, value``; a run stored by two grids counts once."""
+    from .. import results
+
+    if not len(runs):
+        return pd.DataFrame(columns=_FINETUNING_COLUMNS)
+    sel = runs[runs["model"].isin(["s3rec", "sasrec"]) & runs["ablation"].fillna("").isin(["", "seeds"])]
+    pairs = set(map(tuple, sel.loc[sel["model"] == "s3rec", ["data", "paper_loss"]].drop_duplicates().values))
+    sel = sel[[(d, l) in pairs for d, l in zip(sel["data"], sel["paper_loss"])]].drop_duplicates("path")
+    rows, seen = [], set()
+    for path, data, loss, model in zip(sel["path"], sel["data"], sel["paper_loss"], sel["paper_model"]):
+        for run in results.load_runs([path]):
+            if run["key"] in seen:
+                continue
+            seen.add(run["key"])
+            rows += [{"data": data, "paper_loss": loss, "paper_model": model, "seed": run["config"]["seed"],
+                      "epoch": point["epoch"], "value": point[monitor]}
+                     for point in run.get("curve", []) if monitor in point]
+    return pd.DataFrame(rows, columns=_FINETUNING_COLUMNS)
+
+
+def head_start(curves: pd.DataFrame, early: int = 10) -> pd.DataFrame:
+    """Per (data, paper_loss, paper_model) of :func:`finetuning_curves`: the monitor after epoch 1 and after epoch
+    ``early`` (``epoch 1``, ``epoch <early>``; NaN for a run stopped before), its ``best``, ``best epoch`` and
+    ``epochs run``, each the mean over the ``seeds`` run."""
+    columns = ["seeds", "epoch 1", f"epoch {early}", "best", "best epoch", "epochs run"]
+    if not len(curves):
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (data, loss, model, seed), c in curves.groupby(["data", "paper_loss", "paper_model", "seed"]):
+        at = c.set_index("epoch")["value"]
+        rows.append({"data": data, "paper_loss": loss, "paper_model": model, "epoch 1": at.get(1),
+                     f"epoch {early}": at.get(early), "best": at.max(), "best epoch": at.idxmax(),
+                     "epochs run": at.index.max()})
+    per_seed = pd.DataFrame(rows).astype({"epoch 1": float, f"epoch {early}": float})
+    out = per_seed.groupby(["data", "paper_loss", "paper_model"]).mean()
+    out.insert(0, "seeds", per_seed.groupby(["data", "paper_loss", "paper_model"]).size())
+    return out[columns]
+
+
+def head_start_in_words(table: pd.DataFrame, monitor: str = "validation NDCG@20") -> str:
+    """One paragraph on :func:`head_start`: on how many (data, loss) pairs S3-Rec starts ahead of SASRec (epoch 1)
+    and on how many SASRec's best passes S3-Rec's, with the values; "" without a pair that has both models."""
+    pairs = []
+    for (data, loss), g in table.groupby(level=["data", "paper_loss"]):
+        models = g.droplevel(["data", "paper_loss"])
+        if {"S3Rec", "SASRec"} <= set(models.index):
+            pairs.append((f"{data} {loss}", models.loc["S3Rec"], models.loc["SASRec"]))
+    if not pairs:
+        return ""
+    ahead = [f"{name} {s['epoch 1']:.4f} against {b['epoch 1']:.4f}" for name, s, b in pairs
+             if s["epoch 1"] > b["epoch 1"]]
+    passed = [f"{name} {b['best']:.4f} (epoch {b['best epoch']:.0f}) against {s['best']:.4f} (epoch {s['best epoch']:.0f})"
+              for name, s, b in pairs if b["best"] > s["best"]]
+    words = (f"After one epoch, S3-Rec's {monitor} is ahead of SASRec's on {len(ahead)} of the {len(pairs)} "
+             f"(dataset, loss) pairs with both run" + (f" ({'; '.join(ahead)})" if ahead else "") + ". ")
+    return words + (f"SASRec's best passes S3-Rec's on {len(passed)} of them"
+                    + (f" ({'; '.join(passed)})" if passed else "") + ": " + (
+                        "the pretraining's head start does not last." if passed else "the head start lasts."))
