@@ -1446,5 +1446,12 @@ def test_finetuning_curves_and_head_start_set_s3rec_beside_sasrec_epoch_by_epoch
                      "pairs with both run (Beauty BCE 0.0250 against 0.0120). SASRec's best passes S3-Rec's on 1 of "
                      "them (Beauty BCE 0.0470 (epoch 4) against 0.0280 (epoch 3)): the pretraining's head start does "
                      "not last.")
+    two = pd.concat([t, t.rename(index={"Beauty": "Yelp"}).assign(best=lambda d: d["best"][::-1].values)])
+    assert analysis.head_start_in_words(two) == (  # Yelp: S3-Rec's best 0.047 stays ahead of SASRec's 0.028
+        "After one epoch, S3-Rec's validation NDCG@20 is ahead of SASRec's on 2 of the 2 (dataset, loss) pairs with "
+        "both run (Beauty BCE 0.0250 against 0.0120; Yelp BCE 0.0250 against 0.0120). SASRec's best passes S3-Rec's "
+        "on 1 of them (Beauty BCE 0.0470 (epoch 4) against 0.0280 (epoch 3)); S3-Rec's best stays ahead on 1 (Yelp "
+        "BCE 0.0470 (epoch 3) against 0.0280 (epoch 4)): the head start lasts on 1 of the 2 pairs.")
+    assert analysis.head_start_in_words(two.loc[["Yelp"]]).endswith(": the head start lasts.")
     assert analysis.finetuning_curves(frame[frame.model == "sasrec"]).empty
     assert analysis.head_start_in_words(analysis.head_start(curves[curves.paper_model == "S3Rec"])) == ""

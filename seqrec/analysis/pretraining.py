@@ -221,7 +221,8 @@ def head_start(curves: pd.DataFrame, early: int = 10) -> pd.DataFrame:
 
 def head_start_in_words(table: pd.DataFrame, monitor: str = "validation NDCG@20") -> str:
     """One paragraph on :func:`head_start`: on how many (data, loss) pairs S3-Rec starts ahead of SASRec (epoch 1)
-    and on how many SASRec's best passes S3-Rec's, with the values; "" without a pair that has both models."""
+    and on how many SASRec's best passes S3-Rec's (the head start does not last) or not (it lasts), with the values;
+    "" without a pair that has both models."""
     pairs = []
     for (data, loss), g in table.groupby(level=["data", "paper_loss"]):
         models = g.droplevel(["data", "paper_loss"])
@@ -231,10 +232,17 @@ def head_start_in_words(table: pd.DataFrame, monitor: str = "validation NDCG@20"
         return ""
     ahead = [f"{name} {s['epoch 1']:.4f} against {b['epoch 1']:.4f}" for name, s, b in pairs
              if s["epoch 1"] > b["epoch 1"]]
-    passed = [f"{name} {b['best']:.4f} (epoch {b['best epoch']:.0f}) against {s['best']:.4f} (epoch {s['best epoch']:.0f})"
-              for name, s, b in pairs if b["best"] > s["best"]]
+    def best(name, first, second):
+        return (f"{name} {first['best']:.4f} (epoch {first['best epoch']:.0f}) against {second['best']:.4f} "
+                f"(epoch {second['best epoch']:.0f})")
+    passed = [best(name, b, s) for name, s, b in pairs if b["best"] > s["best"]]   # SASRec's first
+    held = [best(name, s, b) for name, s, b in pairs if not b["best"] > s["best"]]  # S3-Rec's first
     words = (f"After one epoch, S3-Rec's {monitor} is ahead of SASRec's on {len(ahead)} of the {len(pairs)} "
              f"(dataset, loss) pairs with both run" + (f" ({'; '.join(ahead)})" if ahead else "") + ". ")
-    return words + (f"SASRec's best passes S3-Rec's on {len(passed)} of them"
-                    + (f" ({'; '.join(passed)})" if passed else "") + ": " + (
-                        "the pretraining's head start does not last." if passed else "the head start lasts."))
+    words += f"SASRec's best passes S3-Rec's on {len(passed)} of them" + (f" ({'; '.join(passed)})" if passed else "")
+    if not held:
+        return words + ": the pretraining's head start does not last."
+    if not passed:
+        return words + ": the head start lasts."
+    return (words + f"; S3-Rec's best stays ahead on {len(held)} ({'; '.join(held)}): the head start lasts on "
+            f"{len(held)} of the {len(pairs)} pairs.")
