@@ -13,18 +13,17 @@
 #
 # JOBS cells train side by side (`seqrec run --jobs`): one SASRec on Beauty uses a sliver of an H200, so 8 at once
 # cost little more wall time than one. Cells in the issue's order, skipping what the store has. Done on CPU by
-# 2026-12-04: Table 2 except S3-Rec on Beauty, Sports_and_Outdoors and Yelp; Table 3's Beauty rows; every Figure 1
-# point (a 100-negative cell takes about 2 h wall on 2 CPU threads; BCE-1000 took 5.59 h on 1 thread, 78.6 s per
-# training epoch; Figure 1's CCE 33,842 s on 1 thread); the LastFM ablations; the patience-40 checks (S3-Rec BCE on
+# 2026-12-04: Table 2 except S3-Rec on Sports_and_Outdoors; Table 3's Beauty rows; every Figure 1 point (a
+# 100-negative cell takes about 2 h wall on 2 CPU threads; BCE-1000 took 5.59 h on 1 thread, 78.6 s per training
+# epoch; Figure 1's CCE 33,842 s on 1 thread); the LastFM ablations; the patience-40 checks (S3-Rec BCE on
 # Toys_and_Games included); SASRec seeds on all five datasets; the Figure 1 seed check's BPR-max-100 seed 43 (12,949 s
-# wall on 1 thread). Left: S3-Rec on Beauty (pretraining resumed on CPU 2026-12-04, about 2.6 min per epoch on 1
-# thread, then BCE and CCE), Yelp (pretraining started on CPU 2026-12-04, about 3.4 min per epoch, 100 epochs, then
-# BCE and CCE) and Sports_and_Outdoors (not started); the rest of the Figure 1 seed check (BPR-max-100 seed 44, paused
-# at epoch 23 of 200 to give its core to S3-Rec, and CCE seeds 43 and 44 in Figure 1's configuration); S3-Rec with the
-# authors' pretraining recipe at 150 epochs on LastFM (~6 CPU hours, minutes here; it says which recipe the large
-# datasets' S3-Rec cells should be trusted with). Checkpoints parked with `seqrec park` (results/paper/parked/,
-# committed) travel with the working tree and the runner takes them back, so the carry list's last two entries are
-# needed only for checkpoints newer than the parked ones.
+# wall on 1 thread). Left: S3-Rec on Sports_and_Outdoors (pretraining started on CPU 2026-12-04, about 3.7 min per
+# epoch on 1 thread, 100 epochs, then BCE and CCE); S3-Rec with the authors' pretraining recipe at 150 epochs on
+# LastFM (started on CPU 2026-12-04, ~6 CPU hours, minutes here; it says which recipe the large datasets' S3-Rec cells
+# should be trusted with); the rest of the Figure 1 seed check (BPR-max-100 seed 44, paused at epoch 23 of 200 to give
+# its core to S3-Rec, and CCE seeds 43 and 44 in Figure 1's configuration). Checkpoints parked with `seqrec park`
+# (results/paper/parked/, committed) travel with the working tree and the runner takes them back, so the carry list's
+# last two entries are needed only for checkpoints newer than the parked ones.
 # Override with CELLS="grid:filter ..." (filter as in --only, ';'-separated).
 set -u
 BUDGET=${BUDGET:-540}
