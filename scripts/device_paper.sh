@@ -3,48 +3,87 @@
 #
 # Here, once per session (the data in ../shared does not travel; this copy is git-ignored):
 #   mkdir -p .devdata && cp ../shared/data/s3rec/* .devdata/
+# The working tree travels (64 MiB at most): move the parked checkpoints the call does not need out of it first
+# (finished pretrainings of datasets whose S3-Rec cells are stored) and `git checkout` them back afterwards.
 # Then call the device tool (its python3 holds PyTorch; elsewhere set PYTHON) with
-#   command: BUDGET=540 bash scripts/device_paper.sh
+#   command: SEQREC_GIT_COMMIT=<git rev-parse HEAD> SEQREC_GIT_CLEAN=1 BUDGET=500 bash scripts/device_paper.sh
 #   carry:   [".devdata", "results/paper/.partial", "checkpoints/pretrain"]   (whichever of the last two exist)
-# and unpack what comes back, here:  tar -xzf <files_at>/paper_results.tgz
-# The runner skips every stored cell and resumes a partial one at its last epoch (S3-Rec pretraining too); when the
-# budget ends, the running cells are stopped (SIGTERM) with their per-epoch checkpoints kept, so the next call (or a
-# CPU run) goes on from there.
+# (the copy there has no .git: the two variables are the commit its code is, recorded in every result's provenance)
+# and unpack what comes back, here:  cat <files_at>/paper_results.tgz.part-* | tar -xz
 #
-# JOBS cells train side by side (`seqrec run --jobs`): one SASRec on Beauty uses a sliver of an H200, so 8 at once
-# cost little more wall time than one. Cells in the issue's order, skipping what the store has. Done on CPU by
-# 2026-12-04: Table 2 except S3-Rec on Sports_and_Outdoors; Table 3's Beauty rows; every Figure 1 point (a
-# 100-negative cell takes about 2 h wall on 2 CPU threads; BCE-1000 took 5.59 h on 1 thread, 78.6 s per training
-# epoch; Figure 1's CCE 33,842 s on 1 thread); the LastFM ablations; the patience-40 checks (S3-Rec BCE on
-# Toys_and_Games included); SASRec seeds on all five datasets; the Figure 1 seed check's BPR-max-100 seed 43 (12,949 s
-# wall on 1 thread). Left: S3-Rec on Sports_and_Outdoors (pretraining started on CPU 2026-12-04, about 3.7 min per
-# epoch on 1 thread, 100 epochs, then BCE and CCE); S3-Rec with the authors' pretraining recipe at 150 epochs on
-# LastFM (started on CPU 2026-12-04, ~6 CPU hours, minutes here; it says which recipe the large datasets' S3-Rec cells
-# should be trusted with); the rest of the Figure 1 seed check (BPR-max-100 seed 44, paused at epoch 23 of 200 to give
-# its core to S3-Rec, and CCE seeds 43 and 44 in Figure 1's configuration). Checkpoints parked with `seqrec park`
-# (results/paper/parked/, committed) travel with the working tree and the runner takes them back, so the carry list's
-# last two entries are needed only for checkpoints newer than the parked ones.
-# Override with CELLS="grid:filter ..." (filter as in --only, ';'-separated).
+# Every spec of CELLS ("grid:filter", filter as in --only, ';'-separated) starts at once, each a `seqrec run` of its
+# own with JOBS cells side by side: the cells are small for an H200 (one SASRec on Beauty uses a sliver of it), so
+# they share the GPU rather than queue behind the slowest grid. The runner skips every stored cell and resumes a
+# partial one at its last epoch (S3-Rec pretraining too; parked checkpoints, results/paper/parked/, are taken back).
+# When BUDGET seconds are up the runners are stopped (SIGTERM), their per-epoch checkpoints kept, so the next call
+# (or a CPU run) goes on from there. The files this call wrote come back as one tar.gz cut into 15 MiB parts (the
+# tool returns at most 8 files of 16 MiB), result records first, then checkpoints, as many as fit in MAX_MIB.
+#
+# Done on CPU by 2026-12-04: Table 2 except S3-Rec on Sports_and_Outdoors; Table 3's Beauty rows; every Figure 1
+# point; the LastFM ablations; the patience-40 checks; SASRec seeds on all five datasets; the Figure 1 seed check's
+# BPR-max-100 seed 43. Left: S3-Rec on Sports_and_Outdoors (pretraining at epoch 33 of 100, about 3.7 min per epoch on
+# 1 CPU thread, then BCE and CCE); the authors' pretraining recipe at 150 epochs on LastFM (epoch 32, 2.65 min per
+# epoch on CPU); the rest of the Figure 1 seed check (BPR-max-100 seed 44 at epoch 23 of 200, CCE seeds 43 and 44).
 set -u
-BUDGET=${BUDGET:-540}
-JOBS=${JOBS:-8}
+BUDGET=${BUDGET:-500}
+JOBS=${JOBS:-3}
+MAX_MIB=${MAX_MIB:-56}
+DEVICE=${DEVICE:-cuda}
+OUT=${OUT:-$PWD/device_out}
+mkdir -p "$OUT"
 export SEQREC_DATA_DIR=${SEQREC_DATA_DIR:-$PWD/.devdata} PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-DEFAULT_CELLS="figure1: ablations:ablation=figure1_seeds ablations:ablation=pretraining table2:model=s3rec"
-CELLS=${CELLS:-"$DEFAULT_CELLS ablations:ablation=seeds ablations:"}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+CELLS=${CELLS:-"table2:model=s3rec;data=Sports_and_Outdoors ablations:ablation=pretraining ablations:ablation=figure1_seeds"}
 touch /tmp/device_start
-end=$(( $(date +%s) + BUDGET ))
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+start=$(date +%s)
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+"${PYTHON:-python3}" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+if [ "$DEVICE" = cuda ]; then  # the CUDA-only tests, beside the training (they take seconds)
+  ( "${PYTHON:-python3}" -m pytest -q -p no:cacheprovider tests/test_trainer.py tests/test_fastce.py \
+      tests/test_models.py -k cuda > "$OUT/cuda_tests.log" 2>&1; echo "rc $?" >> "$OUT/cuda_tests.log" ) &
+fi
+( while sleep 90; do  # each running cell's epoch and minutes so far, for the speed per epoch on this machine
+    echo "--- $(date -u +%T), $(( $(date +%s) - start )) s in"
+    "${PYTHON:-python3}" -m seqrec.cli progress --profile paper 2>&1 | grep -v '^parked'
+  done ) > "$OUT/progress.log" 2>&1 &
+watcher=$!
+pids=()
+n=0
 for spec in $CELLS; do
-  left=$(( end - $(date +%s) ))
-  [ "$left" -le 20 ] && break
   grid=${spec%%:*}; filter=${spec#*:}
   only=(); [ -n "$filter" ] && only=(--only ${filter//;/ })
-  echo "=== $(date -u +%T) $grid ${only[*]} (${left} s left, ${JOBS} at once)"
-  timeout --signal=TERM --kill-after=30 "$left" "${PYTHON:-python3}" -m seqrec.cli run "$grid" "${only[@]}" \
-    --profile paper --device cuda --jobs "$JOBS"
+  n=$((n + 1))
+  echo "=== $(date -u +%T) [$n] $grid ${only[*]} (${JOBS} at once)"
+  timeout --signal=TERM --kill-after=30 "$BUDGET" "${PYTHON:-python3}" -m seqrec.cli run "$grid" "${only[@]}" \
+    --profile paper --device "$DEVICE" --jobs "$JOBS" > "/tmp/device_run_$n.log" 2>&1 &
+  pids+=($!)
 done
-# every result file written by this call, the partial checkpoints and S3-Rec pretraining checkpoints, in one archive
-find results/paper checkpoints/pretrain -newer /tmp/device_start -type f ! -name '*.tmp' ! -name '*.lock' \
-  > /tmp/new_files 2>/dev/null
-echo "$(wc -l < /tmp/new_files) new files"
-tar -czf "${OUT:-.}/paper_results.tgz" -T /tmp/new_files
+for pid in "${pids[@]}"; do wait "$pid"; done
+kill "$watcher" 2>/dev/null
+echo "=== $(date -u +%T) runners done after $(( $(date +%s) - start )) s"
+"${PYTHON:-python3}" -m seqrec.cli progress --profile paper 2>&1 | grep -v '^parked' | tee -a "$OUT/progress.log"
+for i in $(seq 1 "$n"); do
+  echo "--- runner $i"; tr '\r' '\n' < "/tmp/device_run_$i.log" | grep -v '^\s*$' | tail -n 25
+  tr '\r' '\n' < "/tmp/device_run_$i.log" | grep -v '^\s*$' | tail -n 400 > "$OUT/runner_$i.log"
+done
+[ -f "$OUT/cuda_tests.log" ] && { echo "--- CUDA tests"; tail -n 5 "$OUT/cuda_tests.log"; }
+# what this call wrote, records first, then checkpoints (run partials, pretrainings), while they fit in MAX_MIB
+{
+  find results/paper -path results/paper/parked -prune -o -path results/paper/.models -prune -o \
+    -newer /tmp/device_start -type f -name '*.json' -print
+  find results/paper/.partial -newer /tmp/device_start -type f -name '*.pt' -path '*table2*' -print 2>/dev/null
+  find checkpoints/pretrain -newer /tmp/device_start -type f -name '*.pt' -print 2>/dev/null
+  find results/paper/.partial -newer /tmp/device_start -type f -name '*.pt' ! -path '*table2*' -print 2>/dev/null
+} > /tmp/candidates
+total=0; : > /tmp/new_files
+while read -r f; do
+  size=$(stat -c %s "$f")
+  if [ $(( total + size )) -le $(( MAX_MIB * 1048576 )) ]; then
+    echo "$f" >> /tmp/new_files; total=$(( total + size ))
+  else
+    echo "left out (over ${MAX_MIB} MiB): $f ($size bytes)"
+  fi
+done < /tmp/candidates
+echo "$(wc -l < /tmp/new_files) new files, $total bytes:"; cat /tmp/new_files
+tar -czf - -T /tmp/new_files | split -b 15m - "$OUT/paper_results.tgz.part-"
+ls -l "$OUT"

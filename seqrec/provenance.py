@@ -1,6 +1,7 @@
 """Where a result came from: git commit, clean tree, package versions, device, peak memory."""
 from __future__ import annotations
 
+import os
 import platform
 import re
 import resource
@@ -14,16 +15,23 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def git_state() -> dict:
-    """``{"commit": sha or None, "clean": bool or None}`` of the checkout the package runs from."""
+    """``{"commit": sha or None, "clean": bool or None}`` of the checkout the package runs from. Where the code runs
+    from a copy without git (a lent GPU machine gets the working tree, not ``.git``), the commit the copy was made
+    from can be given as ``SEQREC_GIT_COMMIT`` (and ``SEQREC_GIT_CLEAN=1`` when the copy's code is that commit's)."""
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
-            return {"commit": None, "clean": None}
+            return _given_git_state()
         status = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
                                 capture_output=True, text=True, timeout=10)
         return {"commit": commit.stdout.strip(), "clean": status.stdout.strip() == ""}
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "clean": None}
+        return _given_git_state()
+
+
+def _given_git_state() -> dict:
+    commit = os.environ.get("SEQREC_GIT_COMMIT") or None
+    return {"commit": commit, "clean": os.environ.get("SEQREC_GIT_CLEAN") == "1" if commit else None}
 
 
 def versions() -> dict:

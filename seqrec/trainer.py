@@ -110,10 +110,12 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def _read_checkpoint(path: Path, device) -> dict:
-    """A per-epoch checkpoint written by :func:`train`; a one-line error for a file that is not one."""
+def _read_checkpoint(path: Path) -> dict:
+    """A per-epoch checkpoint written by :func:`train`, read onto the CPU whichever device wrote it (its random
+    states must stay CPU tensors; the weights and Adam's moments move to the run's device as they are loaded, so a
+    run started on CPU resumes on CUDA and back); a one-line error for a file that is not one."""
     try:
-        saved = torch.load(path, map_location=device, weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001  torch raises many kinds for a file that is not a checkpoint
         raise SeqrecError(f"cannot read checkpoint {path} ({type(exc).__name__}): not a seqrec checkpoint or "
                           "damaged; move it away to start again") from exc
@@ -190,7 +192,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
     if checkpoint and checkpoint.is_dir():
         raise SeqrecError(f"checkpoint {checkpoint} is a folder; give a file path (e.g. {checkpoint / 'run.pt'})")
     if checkpoint and checkpoint.exists():
-        saved = _read_checkpoint(checkpoint, device)
+        saved = _read_checkpoint(checkpoint)
         if saved.get("key") != config.key():
             raise SeqrecError(f"checkpoint {checkpoint} belongs to another configuration "
                               f"({_config_difference(saved, config)}); give another checkpoint path, or the options it "

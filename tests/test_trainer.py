@@ -113,6 +113,24 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
         trainer.train(small_config(epochs=7, loss="bce"), dataset=ds, checkpoint=ckpt, progress=False)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_run_started_on_cpu_resumes_on_cuda_and_back(tmp_path):
+    """A checkpoint carries CPU random states whichever device wrote it: a CPU run's checkpoint resumes on CUDA (a
+    parked CPU cell finished on a lent GPU) and a CUDA run's on CPU; the epochs done before keep their curve."""
+    ds = rule_dataset()
+    cpu_run = trainer.train(small_config(epochs=4, loss="bce"), dataset=ds, progress=False)
+    for first, then in (("cpu", "cuda"), ("cuda", "cpu")):
+        ckpt = tmp_path / f"{first}.pt"
+        train_until_killed(small_config(epochs=4, loss="bce", device=first), ds, ckpt, epochs=2)
+        resumed = trainer.train(small_config(epochs=4, loss="bce", device=then), dataset=ds, checkpoint=ckpt,
+                                progress=False)
+        assert resumed["epochs_run"] == 4 and len(resumed["curve"]) == 4
+        assert [s["from_epoch"] for s in resumed["provenance"]["sessions"]] == [0, 2]
+        assert resumed["provenance"]["device_type"] == then
+        if first == "cpu":  # the two CPU epochs are the CPU run's, to the bit
+            assert [p["train_loss"] for p in resumed["curve"][:2]] == [p["train_loss"] for p in cpu_run["curve"][:2]]
+
+
 def test_result_and_checkpoint_record_the_data_file_and_a_changed_file_is_not_resumed(tmp_path):
     """A run on a .txt file records the file's SHA-256 (hashlib of its bytes) and size; its checkpoint does too, and
     resuming it after the file changed (the same configuration, the same path) is a one-line error."""
@@ -253,3 +271,21 @@ def test_the_default_negative_pool_keeps_the_keys_of_stored_records(real_data_di
     assert small_config(negative_pool="unseen", loss="bce").key() != small_config(loss="bce").key()
     for changed in (dict(weight_decay=1e-5), dict(lr_step=3), dict(lr_step=3, lr_gamma=0.5)):  # added later too
         assert small_config(**changed).key() != small_config().key()
+
+
+def test_git_state_of_a_copy_without_git_is_the_commit_given(tmp_path, monkeypatch):
+    """A working-tree copy with no ``.git`` (as a lent GPU machine gets) records the commit named in
+    SEQREC_GIT_COMMIT, or None; a checkout with git ignores the variable."""
+    from seqrec import provenance
+
+    here = provenance.git_state()
+    monkeypatch.setenv("SEQREC_GIT_COMMIT", "f" * 40)
+    monkeypatch.setenv("SEQREC_GIT_CLEAN", "1")
+    assert provenance.git_state() == here  # git answers: the variable is not used
+    monkeypatch.setattr(provenance, "REPO", tmp_path)  # no repository here
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert provenance.git_state() == {"commit": "f" * 40, "clean": True}
+    monkeypatch.setenv("SEQREC_GIT_CLEAN", "0")
+    assert provenance.git_state() == {"commit": "f" * 40, "clean": False}
+    monkeypatch.delenv("SEQREC_GIT_COMMIT")
+    assert provenance.git_state() == {"commit": None, "clean": None}
