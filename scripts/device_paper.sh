@@ -8,7 +8,8 @@
 # Then call the device tool (its python3 holds PyTorch; elsewhere set PYTHON) with
 #   command: SEQREC_GIT_COMMIT=<git rev-parse HEAD> SEQREC_GIT_CLEAN=1 BUDGET=500 bash scripts/device_paper.sh
 #   carry:   [".devdata", "results/paper/.partial", "checkpoints/pretrain"]   (whichever of the last two exist)
-# (the copy there has no .git: the two variables are the commit its code is, recorded in every result's provenance)
+# (the copy's .git there stays at the session's first commit, so git would name a commit the code is not: the two
+# variables are the commit the code is, recorded in every result's provenance)
 # and unpack what comes back, here:  cat <files_at>/paper_results.tgz.part-* | tar -xz
 #
 # Every spec of CELLS ("grid:filter", filter as in --only, ';'-separated) starts at once, each a `seqrec run` of its
@@ -19,11 +20,14 @@
 # (or a CPU run) goes on from there. The files this call wrote come back as one tar.gz cut into 15 MiB parts (the
 # tool returns at most 8 files of 16 MiB), result records first, then checkpoints, as many as fit in MAX_MIB.
 #
-# Done on CPU by 2026-12-04: Table 2 except S3-Rec on Sports_and_Outdoors; Table 3's Beauty rows; every Figure 1
-# point; the LastFM ablations; the patience-40 checks; SASRec seeds on all five datasets; the Figure 1 seed check's
-# BPR-max-100 seed 43. Left: S3-Rec on Sports_and_Outdoors (pretraining at epoch 33 of 100, about 3.7 min per epoch on
-# 1 CPU thread, then BCE and CCE); the authors' pretraining recipe at 150 epochs on LastFM (epoch 32, 2.65 min per
-# epoch on CPU); the rest of the Figure 1 seed check (BPR-max-100 seed 44 at epoch 23 of 200, CCE seeds 43 and 44).
+# Done by 2026-12-04, on CPU: Table 2 except S3-Rec on Sports_and_Outdoors; Table 3's Beauty rows; every Figure 1
+# point; the LastFM ablations; the patience-40 checks; SASRec seeds on all five datasets. On the H200 (2026-12-04, two
+# calls, 737 s of training): the Figure 1 seed check (BPR-max-100 seed 44 from epoch 23 to 200 in 252 s wall; CCE seeds 43
+# and 44, 2 s per epoch, 427 s each against about 9 h on 1 CPU thread; five processes shared the GPU), the
+# Sports_and_Outdoors pretraining from epoch 33 to 90 (about 12-14 s per epoch, against 3.7 min on 1 CPU thread) and
+# the authors' recipe on LastFM from epoch 32 to 104 (about 9-11 s per epoch, against 2.65 min). Left (on CPU now): the
+# last 10 Sports_and_Outdoors pretraining epochs, then its BCE and CCE; the LastFM recipe's last 46 epochs and its
+# finetunings.
 set -u
 BUDGET=${BUDGET:-500}
 JOBS=${JOBS:-3}

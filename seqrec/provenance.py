@@ -15,23 +15,23 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def git_state() -> dict:
-    """``{"commit": sha or None, "clean": bool or None}`` of the checkout the package runs from. Where the code runs
-    from a copy without git (a lent GPU machine gets the working tree, not ``.git``), the commit the copy was made
-    from can be given as ``SEQREC_GIT_COMMIT`` (and ``SEQREC_GIT_CLEAN=1`` when the copy's code is that commit's)."""
+    """``{"commit": sha or None, "clean": bool or None}`` of the checkout the package runs from.
+
+    ``SEQREC_GIT_COMMIT`` (with ``SEQREC_GIT_CLEAN=1`` when the code is exactly that commit's) overrides git: a lent
+    GPU machine gets a copy of the working tree whose ``.git`` still points at the session's first commit, so git
+    there names a commit the code is not (and calls the tree dirty)."""
+    given = os.environ.get("SEQREC_GIT_COMMIT")
+    if given:
+        return {"commit": given, "clean": os.environ.get("SEQREC_GIT_CLEAN") == "1"}
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
-            return _given_git_state()
+            return {"commit": None, "clean": None}
         status = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
                                 capture_output=True, text=True, timeout=10)
         return {"commit": commit.stdout.strip(), "clean": status.stdout.strip() == ""}
     except (OSError, subprocess.SubprocessError):
-        return _given_git_state()
-
-
-def _given_git_state() -> dict:
-    commit = os.environ.get("SEQREC_GIT_COMMIT") or None
-    return {"commit": commit, "clean": os.environ.get("SEQREC_GIT_CLEAN") == "1" if commit else None}
+        return {"commit": None, "clean": None}
 
 
 def versions() -> dict:

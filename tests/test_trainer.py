@@ -273,19 +273,21 @@ def test_the_default_negative_pool_keeps_the_keys_of_stored_records(real_data_di
         assert small_config(**changed).key() != small_config().key()
 
 
-def test_git_state_of_a_copy_without_git_is_the_commit_given(tmp_path, monkeypatch):
-    """A working-tree copy with no ``.git`` (as a lent GPU machine gets) records the commit named in
-    SEQREC_GIT_COMMIT, or None; a checkout with git ignores the variable."""
+def test_git_state_is_the_commit_given_else_git_else_none(tmp_path, monkeypatch):
+    """SEQREC_GIT_COMMIT names the commit the code is (a lent GPU machine's copy carries a stale .git) and wins over
+    git; without it, git's answer; outside a repository, None."""
     from seqrec import provenance
 
+    monkeypatch.delenv("SEQREC_GIT_COMMIT", raising=False)
     here = provenance.git_state()
+    assert here["commit"] is None or len(here["commit"]) == 40
     monkeypatch.setenv("SEQREC_GIT_COMMIT", "f" * 40)
     monkeypatch.setenv("SEQREC_GIT_CLEAN", "1")
-    assert provenance.git_state() == here  # git answers: the variable is not used
-    monkeypatch.setattr(provenance, "REPO", tmp_path)  # no repository here
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert provenance.git_state() == {"commit": "f" * 40, "clean": True}
     monkeypatch.setenv("SEQREC_GIT_CLEAN", "0")
     assert provenance.git_state() == {"commit": "f" * 40, "clean": False}
     monkeypatch.delenv("SEQREC_GIT_COMMIT")
+    assert provenance.git_state() == here
+    monkeypatch.setattr(provenance, "REPO", tmp_path)  # no repository here
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert provenance.git_state() == {"commit": None, "clean": None}
