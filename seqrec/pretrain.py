@@ -260,12 +260,31 @@ def unfinished() -> list[dict]:
 
 def summary(path: Path) -> dict:
     """What a finetuned run's record keeps of its pretraining: the checkpoint's name, epochs, seconds (summed over
-    resumed sessions) and the last epoch's four losses."""
+    resumed sessions), the last epoch's four losses and the sessions, each with the seconds its epochs took (from the
+    curve's cumulative ``elapsed``), so that compute can be told by device when a pretraining moved between them."""
     saved = torch.load(path, map_location="cpu", weights_only=False)
     last = saved["curve"][-1] if saved["curve"] else {}
     return {"checkpoint": Path(path).name, "epochs": saved["epochs_done"], "seconds": saved["seconds"],
             "final_losses": {k: v for k, v in last.items() if k not in ("epoch", "elapsed")},
-            "data_sha256": saved.get("data_sha256"), "sessions": saved.get("sessions", [])}
+            "data_sha256": saved.get("data_sha256"),
+            "sessions": session_seconds(saved.get("sessions", []), saved["curve"], saved["epochs_done"])}
+
+
+def session_seconds(sessions: list[dict], curve: list[dict], epochs_done: int) -> list[dict]:
+    """``sessions`` (each with ``from_epoch``), each given ``seconds``: the curve's cumulative ``elapsed`` at the
+    session's last epoch (the next session's ``from_epoch``, or ``epochs_done``) minus that at its ``from_epoch``.
+    Used for pretraining and training curves alike; sessions are returned unchanged where the curve lacks
+    ``elapsed``."""
+    elapsed = {p["epoch"]: p["elapsed"] for p in curve if "epoch" in p and "elapsed" in p}
+    elapsed[0] = 0.0
+    ends = [s.get("from_epoch") for s in sessions[1:]] + [epochs_done]
+    out = []
+    for session, end in zip(sessions, ends):
+        start = session.get("from_epoch")
+        if start in elapsed and end in elapsed:
+            session = {**session, "seconds": max(0.0, elapsed[end] - elapsed[start])}
+        out.append(session)
+    return out
 
 
 def _command(config: TrainConfig) -> str:

@@ -767,6 +767,30 @@ def test_compute_spent_sums_by_device_and_grid(tmp_path):
     assert analysis.compute_spent("nothing", results_dir=tmp_path).empty
 
 
+def test_compute_spent_splits_a_run_resumed_on_another_device(tmp_path):
+    """A run begun on CPU and finished on a GPU: wall time by session, training time by the curve's cumulative
+    elapsed at the resume, pretraining by its sessions' seconds; the run counts once, where it was stored."""
+    curve = [{"epoch": e, "elapsed": 100.0 * e if e <= 2 else 200.0 + 10.0 * (e - 2)} for e in range(1, 6)]
+    run = {"config": {"data": "Sports"}, "metrics": {"full_HIT@10": 0.1}, "train_seconds": 230.0, "curve": curve,
+           "epochs_run": 5,
+           "provenance": {"device": "gpu", "wall_seconds": 400.0,
+                          "sessions": [{"from_epoch": 0, "device": "cpu", "wall_seconds": 360.0},
+                                       {"from_epoch": 2, "device": "gpu", "wall_seconds": 40.0}]},
+           "pretraining": {"checkpoint": "s.pt", "seconds": 3960.0,
+                           "sessions": [{"from_epoch": 0, "device": "cpu", "seconds": 3600.0},
+                                        {"from_epoch": 30, "device": "gpu", "seconds": 360.0}]}}
+    (tmp_path / "p" / "table2").mkdir(parents=True)
+    results.save(run, tmp_path / "p" / "table2" / "r.json")
+    t = analysis.compute_spent("p", results_dir=tmp_path)
+    assert t.loc[("gpu", "table2"), "runs"] == 1 and t.loc[("cpu", "table2"), "runs"] == 0
+    assert t.loc[("cpu", "table2"), "wall hours"] == pytest.approx(0.1)
+    assert t.loc[("gpu", "table2"), "wall hours"] == pytest.approx(40 / 3600)
+    assert t.loc[("cpu", "table2"), "train hours"] == pytest.approx(200 / 3600)
+    assert t.loc[("gpu", "table2"), "train hours"] == pytest.approx(30 / 3600)
+    assert t.loc[("cpu", "table2"), "pretraining hours"] == pytest.approx(1.0)
+    assert t.loc[("gpu", "table2"), "pretraining hours"] == pytest.approx(0.1)
+
+
 def test_data_files_count_the_runs_that_record_the_published_file(tmp_path, monkeypatch):
     from seqrec import data as data_mod
 

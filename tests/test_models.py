@@ -545,6 +545,19 @@ def test_pretraining_records_each_session_that_ran_it(rule_dataset):
     assert [s["from_epoch"] for s in sessions] == [0, 1]
     assert all(s["commit"] == provenance.git_state()["commit"] and re.search(r"\(\d+ threads?\)$", s["device"])
                for s in sessions)
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    elapsed = [p["elapsed"] for p in saved["curve"]]  # cumulative: epoch 1's, then epochs 1 and 2
+    assert [s["seconds"] for s in sessions] == pytest.approx([elapsed[0], elapsed[1] - elapsed[0]])
+    assert sum(s["seconds"] for s in sessions) == pytest.approx(pretrain.summary(path)["seconds"])
+
+
+def test_session_seconds_split_a_cumulative_curve_at_each_resume():
+    curve = [{"epoch": e, "elapsed": 10.0 * e + (100.0 if e > 3 else 0.0)} for e in range(1, 7)]  # 10 s, epoch 4: 110
+    sessions = [{"from_epoch": 0, "device": "cpu"}, {"from_epoch": 3, "device": "gpu"}, {"from_epoch": 3, "device": "x"}]
+    out = pretrain.session_seconds(sessions, curve, 6)
+    assert [s["seconds"] for s in out] == [30.0, 0.0, 130.0]  # a session killed before its first epoch did none
+    assert out[1]["device"] == "gpu" and "seconds" not in sessions[0]  # the input is left as it was
+    assert pretrain.session_seconds(sessions, [{"epoch": 1}], 1) == sessions  # no elapsed: unchanged
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -98,28 +98,49 @@ def _stored_runs(profile: str, results_dir: str = "results"):
 
 
 def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
-    """Compute behind the stored runs of ``profile``, per device and grid: ``runs``, ``wall hours`` (provenance wall
-    time, summed over resumed sessions; each stored file counts, a configuration that was run twice counts twice),
-    ``train hours`` (training epochs only) and ``pretraining hours`` (S3-Rec, once per checkpoint). Error records
-    are left out."""
+    """Compute behind the stored runs of ``profile``, per device and grid: ``runs`` (stored from that device: a run
+    resumed on another device counts where it finished), ``wall hours`` (provenance wall time), ``train hours``
+    (training epochs only) and ``pretraining hours`` (S3-Rec, once per checkpoint). The hours go to the device of
+    each session that did them, so a run begun on CPU and finished on a GPU splits its time between the two (a
+    session's training seconds are read off the curve's cumulative ``elapsed``; a pretraining's from its sessions'
+    ``seconds``, or all to its first session's device where a record predates them). Each stored file counts: a
+    configuration run twice counts twice. Error records are left out."""
+    from ..pretrain import session_seconds
+
     rows, pretrain_seen = [], set()
     for grid, run in _stored_runs(profile, results_dir):
         prov = run.get("provenance", {})
+        stored_on = device_label(prov.get("device"))
+        rows.append({"device": stored_on, "grid": grid, "runs": 1, "wall": 0.0, "train": 0.0, "pretraining": 0.0})
+        sessions = prov.get("sessions") or []
+        train = float(run.get("train_seconds") or 0.0)
+        if sessions and all("wall_seconds" in x and "device" in x for x in sessions):
+            timed = session_seconds(sessions, run.get("curve") or [], int(run.get("epochs_run") or 0))
+            if not all("seconds" in x for x in timed):  # no cumulative times on the curve: training to the last
+                timed = [{**x, "seconds": train if k == len(timed) - 1 else 0.0} for k, x in enumerate(timed)]
+            for x in timed:
+                rows.append({"device": device_label(x["device"]), "grid": grid, "runs": 0,
+                             "wall": float(x["wall_seconds"]), "train": float(x["seconds"]), "pretraining": 0.0})
+        else:
+            rows.append({"device": stored_on, "grid": grid, "runs": 0,
+                         "wall": float(prov.get("wall_seconds") or 0.0), "train": train, "pretraining": 0.0})
         pre = run.get("pretraining") or {}
-        pre_seconds = 0.0
         if pre and pre.get("checkpoint") not in pretrain_seen:
             pretrain_seen.add(pre.get("checkpoint"))
-            pre_seconds = float(pre.get("seconds") or 0.0)
-        rows.append({"device": device_label(prov.get("device")), "grid": grid,
-                     "wall": float(prov.get("wall_seconds") or 0.0), "train": float(run.get("train_seconds") or 0.0),
-                     "pretraining": pre_seconds})
+            pre_sessions = pre.get("sessions") or []
+            if pre_sessions and all("seconds" in x for x in pre_sessions):
+                split = [(x.get("device"), float(x["seconds"])) for x in pre_sessions]
+            else:
+                split = [(pre_sessions[0].get("device") if pre_sessions else prov.get("device"),
+                          float(pre.get("seconds") or 0.0))]
+            for device, seconds in split:
+                rows.append({"device": device_label(device), "grid": grid, "runs": 0, "wall": 0.0, "train": 0.0,
+                             "pretraining": seconds})
     if not rows:
         return pd.DataFrame(columns=["runs", "wall hours", "train hours", "pretraining hours"])
-    f = pd.DataFrame(rows)
-    g = f.groupby(["device", "grid"])
-    out = pd.DataFrame({"runs": g.size(), "wall hours": g.wall.sum() / 3600, "train hours": g.train.sum() / 3600,
-                        "pretraining hours": g.pretraining.sum() / 3600})
-    return out
+    g = pd.DataFrame(rows).groupby(["device", "grid"])
+    return pd.DataFrame({"runs": g.runs.sum(), "wall hours": g.wall.sum() / 3600, "train hours": g.train.sum() / 3600,
+                         "pretraining hours": g.pretraining.sum() / 3600})
 
 
 def data_files(profile: str, results_dir: str = "results") -> pd.DataFrame:
