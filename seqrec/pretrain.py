@@ -44,6 +44,7 @@ from . import provenance
 from .config import TrainConfig
 from .errors import SeqrecError
 from .locking import file_lock, held
+from .results import session_seconds
 from .trainer import check_same_data, resolve_device, save_checkpoint
 from .models.s3rec import MASK_PROB, RECIPES, WEIGHTS, S3Rec, S3RecPretrainer
 
@@ -268,23 +269,6 @@ def summary(path: Path) -> dict:
             "final_losses": {k: v for k, v in last.items() if k not in ("epoch", "elapsed")},
             "data_sha256": saved.get("data_sha256"),
             "sessions": session_seconds(saved.get("sessions", []), saved["curve"], saved["epochs_done"])}
-
-
-def session_seconds(sessions: list[dict], curve: list[dict], epochs_done: int) -> list[dict]:
-    """``sessions`` (each with ``from_epoch``), each given ``seconds``: the curve's cumulative ``elapsed`` at the
-    session's last epoch (the next session's ``from_epoch``, or ``epochs_done``) minus that at its ``from_epoch``.
-    Used for pretraining and training curves alike; sessions are returned unchanged where the curve lacks
-    ``elapsed``."""
-    elapsed = {p["epoch"]: p["elapsed"] for p in curve if "epoch" in p and "elapsed" in p}
-    elapsed[0] = 0.0
-    ends = [s.get("from_epoch") for s in sessions[1:]] + [epochs_done]
-    out = []
-    for session, end in zip(sessions, ends):
-        start = session.get("from_epoch")
-        if start in elapsed and end in elapsed:
-            session = {**session, "seconds": max(0.0, elapsed[end] - elapsed[start])}
-        out.append(session)
-    return out
 
 
 def _command(config: TrainConfig) -> str:

@@ -61,6 +61,23 @@ def pretraining_label(cfg: dict) -> str | None:
     return f"{options_recipe(options)}, {epochs} epoch{'s' * (epochs != 1)}"
 
 
+def session_seconds(sessions: list[dict], curve: list[dict], epochs_done: int) -> list[dict]:
+    """``sessions`` (each with ``from_epoch``), each given ``seconds``: the curve's cumulative ``elapsed`` at the
+    session's last epoch (the next session's ``from_epoch``, or ``epochs_done``) minus that at its ``from_epoch``.
+    A training run's sessions and curve, or an S3-Rec pretraining's; sessions are returned unchanged where the
+    curve lacks ``elapsed``."""
+    elapsed = {p["epoch"]: p["elapsed"] for p in curve if "epoch" in p and "elapsed" in p}
+    elapsed[0] = 0.0
+    ends = [s.get("from_epoch") for s in sessions[1:]] + [epochs_done]
+    out = []
+    for session, end in zip(sessions, ends):
+        start = session.get("from_epoch")
+        if start in elapsed and end in elapsed:
+            session = {**session, "seconds": max(0.0, elapsed[end] - elapsed[start])}
+        out.append(session)
+    return out
+
+
 def median_epoch_seconds(run: dict) -> float | None:
     """The median training seconds of one epoch of ``run``: the median step of its curve's cumulative
     ``elapsed`` (training time, evaluation excluded). Unlike the total it barely moves when some epochs ran

@@ -767,6 +767,15 @@ def test_compute_spent_sums_by_device_and_grid(tmp_path):
     assert analysis.compute_spent("nothing", results_dir=tmp_path).empty
 
 
+def test_session_seconds_split_a_cumulative_curve_at_each_resume():
+    curve = [{"epoch": e, "elapsed": 10.0 * e + (100.0 if e > 3 else 0.0)} for e in range(1, 7)]  # 10 s, epoch 4: 110
+    sessions = [{"from_epoch": 0, "device": "cpu"}, {"from_epoch": 3, "device": "gpu"}, {"from_epoch": 3, "device": "x"}]
+    out = results.session_seconds(sessions, curve, 6)
+    assert [s["seconds"] for s in out] == [30.0, 0.0, 130.0]  # a session killed before its first epoch did none
+    assert out[1]["device"] == "gpu" and "seconds" not in sessions[0]  # the input is left as it was
+    assert results.session_seconds(sessions, [{"epoch": 1}], 1) == sessions  # no elapsed: unchanged
+
+
 def test_compute_spent_splits_a_run_resumed_on_another_device(tmp_path):
     """A run begun on CPU and finished on a GPU: wall time by session, training time by the curve's cumulative
     elapsed at the resume, pretraining by its sessions' seconds; the run counts once, where it was stored."""

@@ -551,15 +551,6 @@ def test_pretraining_records_each_session_that_ran_it(rule_dataset):
     assert sum(s["seconds"] for s in sessions) == pytest.approx(pretrain.summary(path)["seconds"])
 
 
-def test_session_seconds_split_a_cumulative_curve_at_each_resume():
-    curve = [{"epoch": e, "elapsed": 10.0 * e + (100.0 if e > 3 else 0.0)} for e in range(1, 7)]  # 10 s, epoch 4: 110
-    sessions = [{"from_epoch": 0, "device": "cpu"}, {"from_epoch": 3, "device": "gpu"}, {"from_epoch": 3, "device": "x"}]
-    out = pretrain.session_seconds(sessions, curve, 6)
-    assert [s["seconds"] for s in out] == [30.0, 0.0, 130.0]  # a session killed before its first epoch did none
-    assert out[1]["device"] == "gpu" and "seconds" not in sessions[0]  # the input is left as it was
-    assert pretrain.session_seconds(sessions, [{"epoch": 1}], 1) == sessions  # no elapsed: unchanged
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_s3rec_recipes_on_cuda_match_cpu(monkeypatch):
     """The pretraining losses, both recipes, on CUDA equal those on CPU: same weights, same CPU generator draws."""

@@ -105,7 +105,7 @@ def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
     session's training seconds are read off the curve's cumulative ``elapsed``; a pretraining's from its sessions'
     ``seconds``, or all to its first session's device where a record predates them). Each stored file counts: a
     configuration run twice counts twice. Error records are left out."""
-    from ..pretrain import session_seconds
+    from ..results import session_seconds
 
     rows, pretrain_seen = [], set()
     for grid, run in _stored_runs(profile, results_dir):
