@@ -1488,3 +1488,39 @@ def test_finetuning_curves_and_head_start_set_s3rec_beside_sasrec_epoch_by_epoch
     assert analysis.head_start_in_words(two.loc[["Yelp"]]).endswith(": the head start lasts.")
     assert analysis.finetuning_curves(frame[frame.model == "sasrec"]).empty
     assert analysis.head_start_in_words(analysis.head_start(curves[curves.paper_model == "S3Rec"])) == ""
+
+
+def test_gpu_timings_count_only_the_gpu_epochs_beside_the_papers_totals(tmp_path):
+    """A run begun on CPU and finished on a GPU counts its GPU epochs only; a CPU-only run is left out; the paper's
+    totals are its Figure 1 log's for the same label."""
+    from seqrec import paper
+
+    def record(loss, negatives, sessions, per_epoch, epochs=10):
+        curve, t = [], 0.0
+        for e in range(1, epochs + 1):
+            t += per_epoch(e)
+            curve.append({"epoch": e, "elapsed": t})
+        return {"config": {"loss": loss, "num_negatives": negatives, "mask_prob": 0.2, "seed": 43}, "curve": curve,
+                "epochs_run": epochs, "metrics": {},
+                "provenance": {"peak_memory_mb": 300.0, "sessions": [{"from_epoch": f, "device": d, "wall_seconds": 1.0}
+                                                                     for f, d in sessions]}}
+    runs = {"cce": record("cce", 1, [(0, "NVIDIA H200")], lambda e: 2.0),
+            "bpr": record("bpr_max", 100, [(0, "AMD EPYC (1 thread)"), (4, "NVIDIA H200")],
+                          lambda e: 100.0 if e <= 4 else 1.0),
+            "cpu": record("bce", 1, [(0, "AMD EPYC (2 threads)")], lambda e: 50.0)}
+    for name, r in runs.items():
+        results.save(r, tmp_path / f"{name}.json")
+    frame = pd.DataFrame({"path": [str(tmp_path / f"{n}.json") for n in ("cce", "cce", "bpr", "cpu")]})
+    t = analysis.gpu_timings(frame, paper.reported("figure1")).set_index("label")
+    assert list(t.index) == ["CCE", "BPR-max-100"]
+    assert t.loc["CCE", "GPU epochs"] == 10 and t.loc["CCE", "s per epoch"] == pytest.approx(2.0)
+    assert t.loc["BPR-max-100", "GPU epochs"] == 6 and t.loc["BPR-max-100", "GPU train s"] == pytest.approx(6.0)
+    assert t.loc["BPR-max-100", "at that pace (s)"] == pytest.approx(10.0)
+    assert t.loc["CCE", "paper total (s)"] == 263.8 and t.loc["BPR-max-100", "paper peak memory (MB)"] == 285
+    words = analysis.gpu_timings_in_words(t.reset_index())
+    assert "CCE: 2.00 s per epoch (1 run), 20 s for its epochs at that pace (the paper's run: 263.8 s)" in words
+    assert f"A CCE epoch costs 2.0× a BPR-max-100 epoch here; the paper's CCE run took {263.8 / 182.7:.1f}×" in words
+    assert analysis.gpu_timings(frame.iloc[3:], paper.reported("figure1")).empty
+    assert "every time in this chapter is a CPU's" in analysis.gpu_timings_in_words(
+        analysis.gpu_timings(frame.iloc[3:], paper.reported("figure1")))
+    assert analysis.is_cpu_device("AMD EPYC (1 thread)") and not analysis.is_cpu_device("NVIDIA H200")

@@ -44,6 +44,9 @@ from .figure1 import (
     figure1_points,
     figure1_popularity,
     figure1_verdicts,
+    gpu_timings,
+    gpu_timings_in_words,
+    is_cpu_device,
     side_by_side,
     verdict_overview,
 )
@@ -106,7 +109,7 @@ __all__ = [
     "FIGURE1_CELL_METRIC", "FIGURE1_METRICS", "FIGURE1_POINT_COLUMNS", "NEAR_POPULARITY", "figure1_cells",
     "figure1_claim", "figure1_claim_in_words", "figure1_closest", "figure1_closest_in_words",
     "figure1_points", "figure1_popularity", "figure1_reasons", "figure1_verdicts",
-    "side_by_side", "verdict_overview", "ANALYSIS_RUNS", "TIDY_COLUMNS", "compute_spent", "data_files", "grid_frame",
+    "side_by_side", "verdict_overview", "ANALYSIS_RUNS", "TIDY_COLUMNS", "compute_spent", "gpu_timings", "is_cpu_device", "gpu_timings_in_words", "data_files", "grid_frame",
     "planned_cells", "repeated_runs", "replayed_curves", "table2_frame", "table3_frame", "gradient_share",
     "gradient_signal",
     "gradient_signal_in_words",

@@ -1,11 +1,13 @@
 """Figure 1: points for the plot, the side-by-side table, per-cell verdicts and the figure's claim."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from ..paper import _stats
-from .labels import NOT_REPORTED, VERDICTS, _reported_label, loss_labels
+from .labels import NOT_REPORTED, VERDICTS, _reported_label, loss_label, loss_labels
 from .verdicts import _mean_std, verdict_counts
 
 
@@ -34,6 +36,71 @@ def figure1_points(frame: pd.DataFrame, reported: pd.DataFrame, metric: str = "f
                      "train_seconds": r["train_seconds"], "paced_seconds": np.nan,
                      "memory_mb": r["peak_gpu_mem_mb"], "n_runs": np.nan})
     return pd.DataFrame(rows, columns=FIGURE1_POINT_COLUMNS)
+
+
+GPU_TIMING_COLUMNS = ["label", "seed", "device", "GPU epochs", "GPU train s", "s per epoch", "epochs run",
+                      "at that pace (s)", "peak memory (MB)", "paper total (s)", "paper peak memory (MB)"]
+
+
+def is_cpu_device(name) -> bool:
+    """A stored device name is a CPU's when it ends with its thread count (``"AMD EPYC (1 thread)"``), as
+    :func:`seqrec.provenance.device_name` writes every CPU; a GPU's is its product name (``"NVIDIA H200"``)."""
+    return bool(re.search(r"\(\d+ threads?\)$", str(name)))
+
+
+def gpu_timings(frame: pd.DataFrame, reported: pd.DataFrame) -> pd.DataFrame:
+    """The Figure 1 configurations trained (in part) on a GPU, beside the paper's GPU times: one row per run of
+    ``frame`` (its ``path`` column) with a GPU session. ``GPU epochs`` and ``GPU train s`` are those sessions' (a run
+    begun on CPU counts only its GPU epochs, read off the curve's cumulative ``elapsed``), ``s per epoch`` their
+    ratio, ``at that pace (s)`` the whole run's epochs at it, ``peak memory (MB)`` the record's (the last session's
+    device: a GPU here). The paper's total and peak memory are its training log's for the same loss label."""
+    from .. import results
+
+    paths = [p for p in frame["path"].dropna().unique()] if len(frame) and "path" in frame else []
+    paper = {_reported_label(r): r for _, r in reported.iterrows()}
+    rows = []
+    for run in results.load_runs(paths) if paths else []:
+        prov, cfg = run.get("provenance", {}), run["config"]
+        sessions = results.session_seconds(prov.get("sessions") or [], run.get("curve") or [],
+                                           int(run.get("epochs_run") or 0))
+        ends = [x.get("from_epoch") for x in sessions[1:]] + [run.get("epochs_run")]
+        gpu = [(x, end) for x, end in zip(sessions, ends) if "seconds" in x and not is_cpu_device(x.get("device"))]
+        if not gpu:
+            continue
+        epochs = sum(end - x["from_epoch"] for x, end in gpu)
+        seconds = sum(x["seconds"] for x, _ in gpu)
+        label = loss_label(cfg["loss"], cfg.get("num_negatives"), cfg.get("mask_prob"))
+        ref = paper.get(label)
+        rows.append({"label": label, "seed": cfg.get("seed"), "device": gpu[-1][0]["device"], "GPU epochs": epochs,
+                     "GPU train s": seconds, "s per epoch": seconds / max(epochs, 1),
+                     "epochs run": run.get("epochs_run"),
+                     "at that pace (s)": seconds / max(epochs, 1) * (run.get("epochs_run") or 0),
+                     "peak memory (MB)": prov.get("peak_memory_mb"),
+                     "paper total (s)": np.nan if ref is None else ref["train_seconds"],
+                     "paper peak memory (MB)": np.nan if ref is None else ref["peak_gpu_mem_mb"]})
+    return pd.DataFrame(rows, columns=GPU_TIMING_COLUMNS)
+
+
+def gpu_timings_in_words(timings: pd.DataFrame) -> str:
+    """One sentence per loss label of :func:`gpu_timings` (means over its runs), and CCE's cost per epoch relative to
+    each other label's beside the same ratio of the paper's totals."""
+    if timings.empty:
+        return "No Figure 1 configuration has been trained on a GPU yet: every time in this chapter is a CPU's."
+    means = timings.groupby("label", sort=False)[["s per epoch", "at that pace (s)", "paper total (s)"]].mean()
+    runs = timings.groupby("label", sort=False).size()
+    devices = ", ".join(sorted(timings["device"].unique()))
+    parts = [f"{label}: {m['s per epoch']:.2f} s per epoch ({runs[label]} run{'s' if runs[label] > 1 else ''}), "
+             f"{m['at that pace (s)']:,.0f} s for its epochs at that pace"
+             + ("" if pd.isna(m["paper total (s)"]) else f" (the paper's run: {m['paper total (s)']:,.1f} s)")
+             for label, m in means.iterrows()]
+    text = f"On a GPU ({devices}): " + "; ".join(parts) + "."
+    if "CCE" in means.index:
+        for label, m in means.drop(index="CCE").iterrows():
+            ours = means.loc["CCE", "s per epoch"] / m["s per epoch"]
+            theirs = means.loc["CCE", "paper total (s)"] / m["paper total (s)"]
+            text += (f" A CCE epoch costs {ours:.1f}× a {label} epoch here"
+                     + ("" if pd.isna(theirs) else f"; the paper's CCE run took {theirs:.1f}× its {label} run") + ".")
+    return text
 
 
 def side_by_side(points: pd.DataFrame, value: str = "hit") -> pd.DataFrame:
