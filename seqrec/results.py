@@ -62,8 +62,9 @@ def pretraining_label(cfg: dict) -> str | None:
 
 
 def session_seconds(sessions: list[dict], curve: list[dict], epochs_done: int) -> list[dict]:
-    """``sessions`` (each with ``from_epoch``), each given ``seconds``: the curve's cumulative ``elapsed`` at the
-    session's last epoch (the next session's ``from_epoch``, or ``epochs_done``) minus that at its ``from_epoch``.
+    """``sessions`` (each with ``from_epoch``), each given ``epochs`` (how many it trained: up to the next session's
+    ``from_epoch``, or ``epochs_done``) and ``seconds``: the curve's cumulative ``elapsed`` at the session's last epoch
+    minus that at its ``from_epoch``.
     A training run's sessions and curve, or an S3-Rec pretraining's; sessions are returned unchanged where the
     curve lacks ``elapsed``."""
     elapsed = {p["epoch"]: p["elapsed"] for p in curve if "epoch" in p and "elapsed" in p}
@@ -73,7 +74,7 @@ def session_seconds(sessions: list[dict], curve: list[dict], epochs_done: int) -
     for session, end in zip(sessions, ends):
         start = session.get("from_epoch")
         if start in elapsed and end in elapsed:
-            session = {**session, "seconds": max(0.0, elapsed[end] - elapsed[start])}
+            session = {**session, "epochs": end - start, "seconds": max(0.0, elapsed[end] - elapsed[start])}
         out.append(session)
     return out
 

@@ -63,15 +63,13 @@ def gpu_timings(frame: pd.DataFrame, reported: pd.DataFrame) -> pd.DataFrame:
         prov, cfg = run.get("provenance", {}), run["config"]
         sessions = results.session_seconds(prov.get("sessions") or [], run.get("curve") or [],
                                            int(run.get("epochs_run") or 0))
-        ends = [x.get("from_epoch") for x in sessions[1:]] + [run.get("epochs_run")]
-        gpu = [(x, end) for x, end in zip(sessions, ends) if "seconds" in x and not is_cpu_device(x.get("device"))]
+        gpu = [x for x in sessions if "seconds" in x and not is_cpu_device(x.get("device"))]
         if not gpu:
             continue
-        epochs = sum(end - x["from_epoch"] for x, end in gpu)
-        seconds = sum(x["seconds"] for x, _ in gpu)
+        epochs, seconds = sum(x["epochs"] for x in gpu), sum(x["seconds"] for x in gpu)
         label = loss_label(cfg["loss"], cfg.get("num_negatives"), cfg.get("mask_prob"))
         ref = paper.get(label)
-        rows.append({"label": label, "seed": cfg.get("seed"), "device": gpu[-1][0]["device"], "GPU epochs": epochs,
+        rows.append({"label": label, "seed": cfg.get("seed"), "device": gpu[-1]["device"], "GPU epochs": epochs,
                      "GPU train s": seconds, "s per epoch": seconds / max(epochs, 1),
                      "epochs run": run.get("epochs_run"),
                      "at that pace (s)": seconds / max(epochs, 1) * (run.get("epochs_run") or 0),
