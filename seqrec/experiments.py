@@ -204,20 +204,19 @@ def _ablations() -> Grid:
     # patience 40 on the Table 2 cells whose own curve ended on a plateau near its peak (analysis: early stopping
     # "not ruled out"): GRU4Rec CCE on Toys_and_Games, SR-GNN CCE (the paper's variant) on Beauty (SR-GNN CCE on
     # Toys_and_Games also ended on a plateau, but analysis.levelled_off bounds its climb far below the reported value),
-    # and S3-Rec CCE on Beauty and Toys_and_Games (-11 % and -12 %, each valid NDCG@20 within 1 % of its peak for
-    # the last 10 epochs), finetuned from the Table 2 cell's own pretraining
-    for data, model, paper_model, options in (("Toys_and_Games", "gru4rec", "GRU4Rec", {}),
-                                               ("Beauty", "srgnn", "SR-GNN", {"variant": "authors"}),
-                                               *(((data, "s3rec", "S3Rec", {"pretrain_epochs": PRETRAIN_EPOCHS[data]})
-                                                  for data in ("Beauty", "Toys_and_Games")))):
-        specs.append(({**base, "data": data, "model": model, "loss": "cce", "patience": 40, "model_options": options},
-                      _labels(g, paper_model, "CCE", "improved", variant=options.get("variant", ""), ablation="patience")))
-    # and S3-Rec BCE on Toys_and_Games (-56 %), finetuned from the Table 2 cell's own pretraining: its valid NDCG@20
-    # sat on a plateau (0.019-0.023) all 21 epochs, peaking at epoch 11, so the 6 % dip that stopped it is thin
-    # evidence of overfitting (SASRec BCE on the same data climbed for 60 epochs)
-    specs.append(({**base, "data": "Toys_and_Games", "model": "s3rec", "loss": "bce", "patience": 40,
-                   "model_options": {"pretrain_epochs": PRETRAIN_EPOCHS["Toys_and_Games"]}},
-                  _labels(g, "S3Rec", "BCE", "original", ablation="patience")))
+    # S3-Rec CCE on Beauty and Toys_and_Games (-11 % and -12 %, each valid NDCG@20 within 1 % of its peak for the last
+    # 10 epochs) and S3-Rec BCE on Toys_and_Games (-56 %: its valid NDCG@20 sat on a plateau (0.019-0.023) all 21
+    # epochs, peaking at epoch 11, so the 6 % dip that stopped it is thin evidence of overfitting; SASRec BCE on the
+    # same data climbed for 60 epochs); each S3-Rec cell finetuned from the Table 2 cell's own pretraining
+    for data, model, paper_model, loss, variant in (("Toys_and_Games", "gru4rec", "GRU4Rec", "cce", ""),
+                                                     ("Beauty", "srgnn", "SR-GNN", "cce", "authors"),
+                                                     ("Beauty", "s3rec", "S3Rec", "cce", ""),
+                                                     ("Toys_and_Games", "s3rec", "S3Rec", "cce", ""),
+                                                     ("Toys_and_Games", "s3rec", "S3Rec", "bce", "")):
+        options = {"pretrain_epochs": PRETRAIN_EPOCHS[data]} if model == "s3rec" else {"variant": variant} if variant else {}
+        name, kind = ("CCE", "improved") if loss == "cce" else ("BCE", "original")
+        specs.append(({**base, "data": data, "model": model, "loss": loss, "patience": 40, "model_options": options},
+                      _labels(g, paper_model, name, kind, variant=variant, ablation="patience")))
     # which items a BCE negative may be: any item but the position's target (ours) or only items the user never
     # interacted with (the authors' code): LastFM (3 seeds, and once with seen items also scored 0 at test, the
     # authors' protocol on both counts) and Toys_and_Games, the two datasets where our SASRec BCE beats the paper's
