@@ -210,7 +210,8 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
     # provenance of this process's part: the code that pretrains now (a finetuning records its own at its start)
     state["sessions"] = [*state["sessions"], {**provenance.git_state(), "from_epoch": state["epochs_done"],
                                               "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                              "device": provenance.device_name(device)}]
+                                              "device": provenance.device_name(device),
+                                              "kernels": provenance.kernels(device)}]
 
     last = epochs if stop_after is None else min(epochs, stop_after)
     bar = tqdm(range(state["epochs_done"] + 1, last + 1), desc=f"S3-Rec pretraining on {dataset.name}",

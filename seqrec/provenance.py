@@ -57,6 +57,21 @@ def device_name(device: torch.device) -> str:
     return f"{cpu} ({threads} thread{'s' if threads != 1 else ''})"
 
 
+def kernels(device: torch.device) -> str:
+    """The instruction set the device's numeric kernels are picked for: on CPU, ATen's dispatch level
+    (``torch.backends.cpu.get_cpu_capability()``: ``"AVX512"``, ``"AVX2"``, ...; ``ATEN_CPU_CAPABILITY`` lowers it),
+    with MKL's and oneDNN's limits where the environment sets them (``"AVX512 (MKL_ENABLE_INSTRUCTIONS=AVX2)"``;
+    unset, they follow the host as ATen does), on CUDA the compute capability (``"sm_90"``). Hosts that differ here round some sums differently, so one seed gives
+    metrics that agree only to about the seventh digit; :func:`device_name` cannot tell them apart where a virtual
+    machine names its CPU "AMD EPYC" whatever its generation."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return f"sm_{major}{minor}"
+    held = [f"{name}={os.environ[name]}" for name in ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA") if os.environ.get(name)]
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"{capability} ({', '.join(held)})" if held else capability
+
+
 def device_label(name) -> str:
     """A stored device name as shown: ``None`` -> ``"unknown"``, and the plural fixed for one thread
     (``"AMD EPYC (1 threads)"``, as runs stored before :func:`device_name` wrote the singular say, ->

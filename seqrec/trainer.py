@@ -210,7 +210,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
     # one entry per process that trained this run (a resumed run has several): its code, start and wall time
     state.setdefault("sessions", []).append({**git, "started_at": started.isoformat(timespec="seconds"),
                                              "from_epoch": state["epoch"], "device": provenance.device_name(device),
-                                             "wall_seconds": 0.0})
+                                             "kernels": provenance.kernels(device), "wall_seconds": 0.0})
 
     eval_kw = dict(exclude=config.exclude_seen, ties=config.ties, batch_size=config.eval_batch_size, device=device)
     bar = tqdm(range(state["epoch"] + 1, config.epochs + 1), desc=f"{config.model}+{config.loss} on {dataset.name}",
@@ -286,6 +286,7 @@ def train(config: TrainConfig, *, dataset: data_mod.SequenceData | None = None, 
             "versions": provenance.versions(),
             "device": provenance.device_name(device),
             "device_type": device.type,
+            "kernels": provenance.kernels(device),
             "peak_memory_mb": provenance.peak_memory_mb(device),
             "started_at": started.isoformat(timespec="seconds"),
             "wall_seconds": sum(x["wall_seconds"] for x in sessions),

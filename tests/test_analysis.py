@@ -688,6 +688,11 @@ def test_replayed_curves_pairs_runs_that_differ_only_in_patience(tmp_path):
     assert row["patience"] == "10 → 40" and row["grids"] == "table2, ablations"
     assert row["shared epochs"] == 4 and row["values"] == 8 and row["resumed at epoch"] == "3"
     assert row["max |difference|"] == 0 and bool(row["identical"]) and row["devices"] == "AMD (1 thread)"
+    assert row["kernels"] == "unrecorded"  # neither record kept its kernels
+    # the same pair where the patience-40 run's second session ran on an AVX2 host: both levels named
+    store("ablations", "p40", [{**p, "elapsed": 9.0 * p["epoch"]} for p in _curve(base[0] + [0.026, 0.027], base[1] + [2.0, 1.9])],
+          sessions=[{"from_epoch": 0, "kernels": "AVX512"}, {"from_epoch": 3, "kernels": "AVX2"}], patience=40)
+    assert analysis.replayed_curves("paper", str(tmp_path)).iloc[0]["kernels"] == "AVX2, AVX512, unrecorded"
     store("ablations", "ce40", _curve([0.01, 0.02, 0.02], [3.0, 2.5003, 2.4]), loss="ce", patience=40)
     t = analysis.replayed_curves("paper", str(tmp_path)).set_index("run")
     assert t.loc["Beauty gru4rec ce", "max |difference|"] == pytest.approx(3e-4)

@@ -544,7 +544,7 @@ def test_pretraining_records_each_session_that_ran_it(rule_dataset):
     sessions = pretrain.summary(path)["sessions"]
     assert [s["from_epoch"] for s in sessions] == [0, 1]
     assert all(s["commit"] == provenance.git_state()["commit"] and re.search(r"\(\d+ threads?\)$", s["device"])
-               for s in sessions)
+               and s["kernels"] == torch.backends.cpu.get_cpu_capability() for s in sessions)
     saved = torch.load(path, map_location="cpu", weights_only=False)
     elapsed = [p["elapsed"] for p in saved["curve"]]  # cumulative: epoch 1's, then epochs 1 and 2
     assert [s["seconds"] for s in sessions] == pytest.approx([elapsed[0], elapsed[1] - elapsed[0]])

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -189,8 +192,11 @@ def test_saved_model_reproduces_the_test_metrics(tmp_path):
 def test_result_carries_provenance():
     result = trainer.train(small_config(epochs=1), dataset=rule_dataset(), progress=False)
     prov = result["provenance"]
-    for key in ("commit", "clean", "versions", "device", "peak_memory_mb", "wall_seconds", "seed"):
+    for key in ("commit", "clean", "versions", "device", "kernels", "peak_memory_mb", "wall_seconds", "seed"):
         assert key in prov
+    # the kernels' instruction set, in the record and in its session: ATen's names for x86 or ARM hosts
+    assert prov["kernels"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "SVE256", "NEON")
+    assert [s["kernels"] for s in prov["sessions"]] == [prov["kernels"]]
     assert prov["peak_memory_mb"] > 0 and prov["versions"]["torch"] == torch.__version__
     n = torch.get_num_threads()
     assert prov["device"].endswith(f"({n} thread{'s' if n > 1 else ''})")  # "(1 thread)", "(2 threads)"
@@ -291,3 +297,16 @@ def test_git_state_is_the_commit_given_else_git_else_none(tmp_path, monkeypatch)
     monkeypatch.setattr(provenance, "REPO", tmp_path)  # no repository here
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert provenance.git_state() == {"commit": None, "clean": None}
+
+
+def test_kernels_name_the_instruction_set_a_process_was_held_to():
+    """ATEN_CPU_CAPABILITY=default holds ATen to its scalar kernels, MKL_ENABLE_INSTRUCTIONS holds MKL: the record
+    must say so, not the host's best."""
+    code = "import torch; from seqrec import provenance; print(provenance.kernels(torch.device('cpu')))"
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")}
+    held = subprocess.run([sys.executable, "-c", code], env={**env, "ATEN_CPU_CAPABILITY": "default"},
+                          capture_output=True, text=True, check=True)
+    assert held.stdout.strip() == "DEFAULT"
+    held = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**env, "ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "AVX2"})
+    assert held.stdout.strip() == "DEFAULT (MKL_ENABLE_INSTRUCTIONS=AVX2)"

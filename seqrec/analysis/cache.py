@@ -57,6 +57,7 @@ def cached(kind: str, config: TrainConfig, epochs: int, compute, cache_dir=None)
     device = resolve_device(config.device)
     results.save({"kind": kind, "config": config.to_dict(), "epochs": epochs, "rows": frame.to_dict("records"),
                   "provenance": {**provenance.git_state(), "versions": provenance.versions(),
-                                 "device": provenance.device_name(device), "wall_seconds": time.perf_counter() - t0,
+                                 "device": provenance.device_name(device), "kernels": provenance.kernels(device),
+                                 "wall_seconds": time.perf_counter() - t0,
                                  "peak_memory_mb": provenance.peak_memory_mb(device), "seed": config.seed}}, path)
     return frame

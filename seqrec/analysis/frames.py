@@ -207,12 +207,21 @@ def _curve_differences(curve_a: list[dict], curve_b: list[dict]) -> tuple[int, l
                         if k not in ("epoch", "elapsed") and k in b and a[k] is not None and b[k] is not None]
 
 
+def _sessions(run: dict) -> list[dict]:
+    """The run's sessions; a record without them stands as one session of its provenance."""
+    provenance = run.get("provenance") or {}
+    return provenance.get("sessions") or [provenance]
+
+
 def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Stored runs whose configurations differ only in ``patience`` (a Table 2 cell and its patience-40 ablation):
     up to the last epoch of the shorter run the longer one must replay its curve exactly, training loss and every
     validation metric, even where it was interrupted and resumed from its checkpoint in a later session. The
     determinism and resume check on real runs. One row per (shorter, longer) pair: ``run``, ``grids``,
-    ``patience`` ("10 → 40"), ``devices`` (as provenance names them, with the thread count), ``shared epochs``,
+    ``patience`` ("10 → 40"), ``devices`` (as provenance names them, with the thread count), ``kernels`` (the
+    instruction sets their sessions' kernels were picked for, :func:`seqrec.provenance.kernels`; "unrecorded" for a
+    session stored before records kept it: a virtual machine's CPU name does not tell an AVX2 host from an
+    AVX-512 one, and their roundings differ), ``shared epochs``,
     ``resumed at epoch`` (the longer run's resume points, "–" if it ran in one go), ``values`` compared,
     ``max |difference|`` and ``identical``. Error records are left out."""
     groups: dict[str, list[tuple[str, dict]]] = {}
@@ -241,11 +250,13 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
                          "patience": f"{cfg['patience']} → {long['config']['patience']}",
                          "devices": ", ".join(sorted({device_label((r.get("provenance") or {}).get("device"))
                                                       for r in (short, long)})),
+                         "kernels": ", ".join(sorted({s.get("kernels") or "unrecorded" for r in (short, long)
+                                                      for s in _sessions(r)})),
                          "shared epochs": epochs,
                          "resumed at epoch": resumed or "–",
                          "values": len(diffs), "max |difference|": max(diffs, default=np.nan),
                          "identical": bool(diffs) and max(diffs) == 0})
-    return pd.DataFrame(rows, columns=["run", "grids", "patience", "devices", "shared epochs", "resumed at epoch",
+    return pd.DataFrame(rows, columns=["run", "grids", "patience", "devices", "kernels", "shared epochs", "resumed at epoch",
                                        "values", "max |difference|", "identical"])
 
 
