@@ -1433,7 +1433,7 @@ def test_the_pretraining_ablation_is_s3rec_on_lastfm_with_the_authors_recipe():
     assert {results.pretraining_label(c.config.to_dict()) for c in cells} == {"s3rec, 150 epochs", "s3rec, 20 epochs"}
     assert results.pretraining_label({"model": "s3rec", "data": "Yelp", "model_options": {}}) == "seqrec, 100 epochs"
     assert results.pretraining_label({"model": "sasrec", "data": "Yelp"}) is None
-    with pytest.raises(SeqrecError, match="no cell of ablations has pretrain_epochs=7; values there: 150, 20, None"):
+    with pytest.raises(SeqrecError, match="no cell of ablations has pretrain_epochs=7; values there: 100, 150, 20, None"):
         experiments.cells("ablations", "paper", only={"pretrain_epochs": "7"})
 
 
