@@ -12,7 +12,10 @@ different orders, so the same seed on two hosts gives curves that agree to about
 machine names its CPU "AMD EPYC" whatever its generation, so a record's ``device`` cannot tell them apart; records
 now keep ``kernels`` (:func:`seqrec.provenance.kernels`). Holding all three libraries to AVX2 on an AVX-512 host
 (``ATEN_CPU_CAPABILITY``, ``MKL_ENABLE_INSTRUCTIONS``, ``ONEDNN_MAX_CPU_ISA``) stands in for an AVX2 host: a
-stored run that matches that replay exactly, and not the host's own, ran on an AVX2 host.
+stored run that matches that replay exactly, and not the host's own, ran on an AVX2 host. The host's own kernels are
+replayed twice, which checks the replay itself: the two agree bit for bit on any number of threads since training
+turned on PyTorch's deterministic CPU kernels (:func:`seqrec.trainer.deterministic`); a run stored before that on
+more than one thread (its ``device`` says how many) may differ from both in the last bits, whichever host it ran on.
 
 Each replay runs in its own process (the libraries read those variables when they load) on as many threads as the
 first stored run records; an S3-Rec run finetunes from the pretraining checkpoint under $SEQREC_CHECKPOINT_DIR
@@ -74,19 +77,23 @@ def main() -> None:
         raise SystemExit("error: the stored runs differ in more than patience and epochs; give runs of one configuration")
     threads = re.search(r"\((\d+) threads?\)", str(runs[0].get("provenance", {}).get("device")))
     env = {**os.environ, "OMP_NUM_THREADS": threads.group(1) if threads else "1"}
-    rows = []
-    for label, extra in (("host's own", {}), ("held to AVX2", HELD_TO_AVX2)):
+    rows, curves = [], {}
+    for label, extra in (("host's own", {}), ("host's own, again", {}), ("held to AVX2", HELD_TO_AVX2)):
         done = subprocess.run([sys.executable, __file__, *map(str, args.records), "--epochs", str(args.epochs), "--worker"],
                               env={**env, **extra}, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"error: the replay ({label}) failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
         replayed = json.loads(done.stdout.strip().splitlines()[-1])
+        curves[label] = replayed["curve"]
         for path, run in zip(args.records, runs):
             epochs, diff = max_difference(replayed["curve"], run["curve"])
             rows.append({"replay": label, "kernels": replayed["kernels"], "stored run": path.name,
                          "stored at": (run.get("provenance") or {}).get("commit", "")[:7],
                          "epochs": epochs, "max |difference|": diff, "identical": diff == 0})
     print(pd.DataFrame(rows).to_string(index=False))
+    epochs, diff = max_difference(curves["host's own"], curves["host's own, again"])
+    print(f"two replays with the host's own kernels, {epochs} epochs: "
+          + ("identical" if diff == 0 else f"max |difference| {diff:.3g}: training is not repeatable here"))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from .config import TrainConfig
 from .errors import SeqrecError
 from .locking import file_lock, held
 from .results import session_seconds
-from .trainer import check_same_data, resolve_device, save_checkpoint
+from .trainer import check_same_data, deterministic, resolve_device, save_checkpoint
 from .models.s3rec import MASK_PROB, RECIPES, WEIGHTS, S3Rec, S3RecPretrainer
 
 BATCH_SIZE = 100
@@ -221,17 +221,18 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
         t0 = time.perf_counter()
         order = torch.randperm(seqs.shape[0], generator=generator)
         sums, batches = {k: 0.0 for k in WEIGHTS}, 0
-        for start in range(0, seqs.shape[0], BATCH_SIZE):
-            total, parts = model.loss(seqs[order[start:start + BATCH_SIZE]].to(device), attributes, generator,
-                                      recipe=recipe, long_sequence=everything)
-            if not torch.isfinite(total):
-                raise SeqrecError(f"pretraining loss became {total.item()} at epoch {epoch}; lower the learning rate")
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            for k, v in parts.items():
-                sums[k] += v
-            batches += 1
+        with deterministic(device):  # on CPU: repeatable on any number of threads (see trainer.deterministic)
+            for start in range(0, seqs.shape[0], BATCH_SIZE):
+                total, parts = model.loss(seqs[order[start:start + BATCH_SIZE]].to(device), attributes, generator,
+                                          recipe=recipe, long_sequence=everything)
+                if not torch.isfinite(total):
+                    raise SeqrecError(f"pretraining loss became {total.item()} at epoch {epoch}; lower the learning rate")
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
+                for k, v in parts.items():
+                    sums[k] += v
+                batches += 1
         state["seconds"] += time.perf_counter() - t0
         state["curve"].append({"epoch": epoch, **{k: v / batches for k, v in sums.items()}, "elapsed": state["seconds"]})
         state["epochs_done"] = epoch

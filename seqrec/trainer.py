@@ -8,6 +8,7 @@ its ``wall_seconds`` is their sum, its top-level commit and ``peak_memory_mb`` a
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -69,6 +70,29 @@ def user_histories(split) -> torch.Tensor:
     return torch.sort(torch.cat([split.test_seen, split.test_targets[:, None]], 1), 1).values
 
 
+@contextlib.contextmanager
+def deterministic(device: torch.device):
+    """On CPU, PyTorch's deterministic algorithms while the block runs (the previous setting restored after).
+
+    The backward of indexing an embedding table with a tensor (``item_emb[negatives]``: ``index_put_`` with
+    ``accumulate``) otherwise adds the rows of repeated items in whatever order the threads reach them, so on more
+    than one thread two runs of one seed differ in the last bit of the item embeddings' gradient, and their curves
+    drift apart from there (``scripts/replay_kernels.py`` replays the host's kernels twice to show it). The
+    deterministic kernel adds them in index order, which on one thread is the order the default kernel takes too,
+    so runs on one thread, every CPU run in ``results/``, keep their numbers. ``warn_only``: an op without a
+    deterministic kernel warns rather than stops a run. Left off on CUDA, where it would need
+    ``CUBLAS_WORKSPACE_CONFIG`` and change the numbers of the GPU runs stored so far."""
+    if device.type != "cpu":
+        yield
+        return
+    before, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
 def train_epoch(model, split, optimizer, spec: losses.LossSpec, opts: losses.LossOptions, *, batch_size: int,
                 generator: torch.Generator, device: torch.device, precision: str = "fp32", epoch: int = 0,
                 histories: torch.Tensor | None = None) -> float:
@@ -78,21 +102,22 @@ def train_epoch(model, split, optimizer, spec: losses.LossSpec, opts: losses.Los
     model.train()
     order = torch.randperm(split.train_inputs.shape[0], generator=generator)
     total, batches = 0.0, 0
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        inputs, targets = split.train_inputs[rows].to(device), split.train_targets[rows].to(device)
-        batch_opts = opts if histories is None else dataclasses.replace(opts, history=histories[rows])
-        if spec.prepare is not None:
-            inputs, targets = spec.prepare(model, inputs, targets, batch_opts)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = spec.fn(model(inputs), model.item_embeddings(), targets, batch_opts)
-        if not torch.isfinite(loss):
-            raise SeqrecError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.item()
-        batches += 1
+    with deterministic(device):
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            inputs, targets = split.train_inputs[rows].to(device), split.train_targets[rows].to(device)
+            batch_opts = opts if histories is None else dataclasses.replace(opts, history=histories[rows])
+            if spec.prepare is not None:
+                inputs, targets = spec.prepare(model, inputs, targets, batch_opts)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                loss = spec.fn(model(inputs), model.item_embeddings(), targets, batch_opts)
+            if not torch.isfinite(loss):
+                raise SeqrecError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            batches += 1
     return total / max(batches, 1)
 
 

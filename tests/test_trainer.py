@@ -310,3 +310,43 @@ def test_kernels_name_the_instruction_set_a_process_was_held_to():
     held = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**env, "ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "AVX2"})
     assert held.stdout.strip() == "DEFAULT (MKL_ENABLE_INSTRUCTIONS=AVX2)"
+
+
+def test_cpu_gradients_of_embedding_lookups_do_not_depend_on_threads():
+    """The backward of ``table[indices]`` adds repeated rows; PyTorch's default CPU kernel adds them in thread order
+    (one thread vs two: different last bits, most tries), so a seed would not fix a run on a multi-core machine.
+    Under ``trainer.deterministic`` the sum is the same on 1 and 2 threads, every time."""
+    g = torch.Generator().manual_seed(0)
+    table = torch.randn(50, 16, generator=g, requires_grad=True)
+    indices = torch.randint(0, 50, (4096, 8), generator=g)  # ~650 lookups of each row
+    weights = torch.randn(4096, 8, 16, generator=g)
+    threads = torch.get_num_threads()
+
+    def gradient(n):
+        torch.set_num_threads(n)
+        table.grad = None
+        with trainer.deterministic(torch.device("cpu")):
+            (table[indices] * weights).sum().backward()
+        return table.grad.clone()
+
+    try:
+        one = gradient(1)
+        assert all(torch.equal(one, gradient(2)) for _ in range(3))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_deterministic_is_on_for_cpu_blocks_only_and_restores_the_setting():
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    with trainer.deterministic(torch.device("cpu")):
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    assert (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()) == before
+    with trainer.deterministic(torch.device("meta")):  # any non-CPU device (CUDA): left as it was
+        assert torch.are_deterministic_algorithms_enabled() == before[0]
+    torch.use_deterministic_algorithms(True)  # a caller's own strict setting survives the block
+    try:
+        with pytest.raises(RuntimeError, match="boom"), trainer.deterministic(torch.device("cpu")):
+            raise RuntimeError("boom")
+        assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(*before[:1], warn_only=before[1])
