@@ -221,7 +221,7 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
         t0 = time.perf_counter()
         order = torch.randperm(seqs.shape[0], generator=generator)
         sums, batches = {k: 0.0 for k in WEIGHTS}, 0
-        with deterministic(device):  # on CPU: repeatable on any number of threads (see trainer.deterministic)
+        with deterministic(device):  # on CPU: repeatable on one thread or many (see trainer.deterministic)
             for start in range(0, seqs.shape[0], BATCH_SIZE):
                 total, parts = model.loss(seqs[order[start:start + BATCH_SIZE]].to(device), attributes, generator,
                                           recipe=recipe, long_sequence=everything)

@@ -61,9 +61,10 @@ def kernels(device: torch.device) -> str:
     """The instruction set the device's numeric kernels are picked for: on CPU, ATen's dispatch level
     (``torch.backends.cpu.get_cpu_capability()``: ``"AVX512"``, ``"AVX2"``, ...; ``ATEN_CPU_CAPABILITY`` lowers it),
     with MKL's and oneDNN's limits where the environment sets them (``"AVX512 (MKL_ENABLE_INSTRUCTIONS=AVX2)"``;
-    unset, they follow the host as ATen does), on CUDA the compute capability (``"sm_90"``). Hosts that differ here round some sums differently, so one seed gives
-    metrics that agree only to about the seventh digit; :func:`device_name` cannot tell them apart where a virtual
-    machine names its CPU "AMD EPYC" whatever its generation."""
+    unset, they follow the host as ATen does), on CUDA the compute capability (``"sm_90"``). Hosts that differ here
+    round some sums differently, so one seed gives metrics that agree only to about the seventh digit;
+    :func:`device_name` cannot tell them apart where a virtual machine names its CPU "AMD EPYC" whatever its
+    generation."""
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
         return f"sm_{major}{minor}"
