@@ -44,12 +44,12 @@ def replay(config: dict, epochs: int) -> dict:
 
 def max_difference(replayed: list[dict], stored: list[dict]) -> tuple[int, float]:
     """``(epochs compared, max |replayed − stored|)`` over the training loss and every validation metric."""
-    by_epoch = {p["epoch"]: p for p in stored}
-    pairs = [(p, by_epoch[p["epoch"]]) for p in replayed if p["epoch"] in by_epoch]
-    diffs = [abs(float(a[k]) - float(b[k])) for a, b in pairs for k in a if k not in ("epoch", "elapsed") and k in b]
+    from seqrec.analysis import curve_differences
+
+    epochs, diffs = curve_differences(replayed, stored)
     if not diffs:
         raise SystemExit("error: the replay and the stored run share no epoch with values")
-    return len(pairs), max(diffs)
+    return epochs, max(diffs)
 
 
 def main() -> None:

@@ -655,15 +655,19 @@ def test_repeated_runs_compares_the_metrics_of_one_config_stored_twice(tmp_path)
     assert t.loc["k2", "max |difference|"] == pytest.approx(0.0025) and not t.loc["k2", "metrics identical"]
     assert analysis.repeated_runs("paper", str(tmp_path / "none")).empty
     assert np.isnan(t.loc["k1", "curve max |difference|"])  # no stored curves: nothing to compare
+    assert t.loc["k1", "kernels"] == "unrecorded"  # stored before records kept their kernels
 
 
 def test_repeated_runs_compares_curves_epoch_by_epoch(tmp_path):
-    for grid, curve in (("table2", _curve([0.01, 0.02, 0.03], [2.0, 1.5, 1.2])),
-                        ("table3", _curve([0.01, 0.02, 0.03], [2.0, 1.5 + 1e-7, 1.2]))):
+    # the rerun on another kind of host (its session's kernels recorded; the first record has no sessions)
+    for grid, curve, prov in (("table2", _curve([0.01, 0.02, 0.03], [2.0, 1.5, 1.2]), {"kernels": "AVX2"}),
+                              ("table3", _curve([0.01, 0.02, 0.03], [2.0, 1.5 + 1e-7, 1.2]),
+                               {"sessions": [{"from_epoch": 0, "kernels": "AVX512"}]})):
         results.save({"key": "k", "config": {"data": "Beauty", "model": "sasrec", "loss": "cce"}, "metrics": {"m": 0.1},
-                      "curve": curve, "provenance": {"device": "cpu"}}, tmp_path / "paper" / grid / "k.json")
+                      "curve": curve, "provenance": {"device": "cpu", **prov}}, tmp_path / "paper" / grid / "k.json")
     t = analysis.repeated_runs("paper", str(tmp_path)).set_index("key")
     assert bool(t.loc["k", "metrics identical"]) and t.loc["k", "curve max |difference|"] == pytest.approx(1e-7)
+    assert t.loc["k", "kernels"] == "AVX2, AVX512"
 
 
 def test_replayed_curves_pairs_runs_that_differ_only_in_patience(tmp_path):

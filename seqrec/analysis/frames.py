@@ -167,10 +167,18 @@ def data_files(profile: str, results_dir: str = "results") -> pd.DataFrame:
     return out[columns].astype({c: int for c in columns[:4]})
 
 
+def _kernels(runs) -> str:
+    """The kernels (:func:`seqrec.provenance.kernels`) every session of ``runs`` trained with, sorted and joined;
+    "unrecorded" for a session (or a record without sessions) stored before records kept them."""
+    provenance = [run.get("provenance") or {} for run in runs]
+    return ", ".join(sorted({s.get("kernels") or "unrecorded" for p in provenance for s in p.get("sessions") or [p]}))
+
+
 def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Configurations of ``profile`` trained more than once (the same key stored by two grids, e.g. a cell rerun
     to record metrics added later): the determinism check "same seed, same machine, same metrics" on real runs.
-    One row per key: ``run`` (data, model, loss), ``grids``, ``commits`` (short), ``devices``, ``metrics``
+    One row per key: ``run`` (data, model, loss), ``grids``, ``commits`` (short), ``devices``, ``kernels`` (as in
+    :func:`replayed_curves`), ``metrics``
     (how many both records have), ``max |difference|`` over them, ``metrics identical`` and ``curve max |difference|``
     (training loss and validation metrics, epoch by epoch; NaN without stored curves). Error records are left
     out."""
@@ -185,7 +193,7 @@ def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
         metrics = [run["metrics"] for _, run in found]
         shared = sorted(set.intersection(*(set(m) for m in metrics)))
         diff = max((abs(m[name] - metrics[0][name]) for m in metrics[1:] for name in shared), default=np.nan)
-        curve_diffs = [d for _, run in found[1:] for d in _curve_differences(found[0][1].get("curve") or [],
+        curve_diffs = [d for _, run in found[1:] for d in curve_differences(found[0][1].get("curve") or [],
                                                                              run.get("curve") or [])[1]]
         cfg = found[0][1]["config"]
         prov = [run.get("provenance", {}) for _, run in found]
@@ -193,13 +201,14 @@ def repeated_runs(profile: str, results_dir: str = "results") -> pd.DataFrame:
                      "grids": ", ".join(g for g, _ in found),
                      "commits": ", ".join(str(p.get("commit") or "?")[:7] for p in prov),
                      "devices": ", ".join(sorted({device_label(p.get("device")) for p in prov})),
+                     "kernels": _kernels(run for _, run in found),
                      "metrics": len(shared), "max |difference|": diff, "metrics identical": bool(shared) and diff == 0,
                      "curve max |difference|": max(curve_diffs, default=np.nan)})
-    return pd.DataFrame(rows, columns=["run", "key", "grids", "commits", "devices", "metrics", "max |difference|",
+    return pd.DataFrame(rows, columns=["run", "key", "grids", "commits", "devices", "kernels", "metrics", "max |difference|",
                                        "metrics identical", "curve max |difference|"])
 
 
-def _curve_differences(curve_a: list[dict], curve_b: list[dict]) -> tuple[int, list[float]]:
+def curve_differences(curve_a: list[dict], curve_b: list[dict]) -> tuple[int, list[float]]:
     """``(epochs both curves have, |a − b| of every value both have at those epochs)``; wall-clock fields left out."""
     by_epoch = {p["epoch"]: p for p in curve_a}
     pairs = [(by_epoch[p["epoch"]], p) for p in curve_b if p.get("epoch") in by_epoch]
@@ -207,10 +216,6 @@ def _curve_differences(curve_a: list[dict], curve_b: list[dict]) -> tuple[int, l
                         if k not in ("epoch", "elapsed") and k in b and a[k] is not None and b[k] is not None]
 
 
-def _sessions(run: dict) -> list[dict]:
-    """The run's sessions; a record without them stands as one session of its provenance."""
-    provenance = run.get("provenance") or {}
-    return provenance.get("sessions") or [provenance]
 
 
 def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
@@ -241,7 +246,7 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
         for grid, long in found[1:]:
             if long["config"]["patience"] == short["config"]["patience"]:
                 continue  # the same configuration stored twice: repeated_runs compares those
-            epochs, diffs = _curve_differences(short["curve"], long["curve"])
+            epochs, diffs = curve_differences(short["curve"], long["curve"])
             sessions = (long.get("provenance") or {}).get("sessions") or []
             resumed = ", ".join(str(s["from_epoch"]) for s in sessions if s.get("from_epoch"))
             cfg = short["config"]
@@ -250,8 +255,7 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
                          "patience": f"{cfg['patience']} → {long['config']['patience']}",
                          "devices": ", ".join(sorted({device_label((r.get("provenance") or {}).get("device"))
                                                       for r in (short, long)})),
-                         "kernels": ", ".join(sorted({s.get("kernels") or "unrecorded" for r in (short, long)
-                                                      for s in _sessions(r)})),
+                         "kernels": _kernels((short, long)),
                          "shared epochs": epochs,
                          "resumed at epoch": resumed or "–",
                          "values": len(diffs), "max |difference|": max(diffs, default=np.nan),
