@@ -247,8 +247,8 @@ def _ablations() -> Grid:
     # protocol's epochs (a GPU job on this scale: ~6 CPU hours of pretraining) and at 20 epochs (a CPU probe: ~50
     # minutes, still 3.1x the samples of our 150 epochs; seeds 42-44, each with its own pretraining); then the 20-epoch
     # probe on Beauty, the paper's main dataset, where S3-Rec falls short the most (BCE -37 %, CCE -11 %) and its
-    # pretraining subtracts from SASRec instead of adding (6.9x our samples per epoch, so 20 epochs are 0.9x our 150:
-    # ~16 CPU minutes an epoch on 1 thread; one pretraining for both losses)
+    # pretraining subtracts from SASRec instead of adding (6.7x our samples per epoch, so 20 epochs are 0.9x our 150:
+    # 10.5 CPU minutes an epoch on 1 thread, 3.5 h in all; one pretraining for both losses)
     for data, epochs, seeds in ((ABLATION_DATA, PRETRAIN_EPOCHS[ABLATION_DATA], (42,)), (ABLATION_DATA, 20, (42, 43, 44)),
                                 ("Beauty", 20, (42,))):
         for seed in seeds:
