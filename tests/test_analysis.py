@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from seqrec import analysis, experiments, losses, results
+from seqrec import analysis, experiments, losses, pretrain, results
 from seqrec.config import TrainConfig
 from seqrec.data import SequenceData
 from seqrec.errors import SeqrecError
@@ -1440,6 +1440,7 @@ def test_the_pretraining_ablation_is_s3rec_with_the_authors_recipe_on_lastfm_and
     assert len(probe) == 8 and all(c.config.model_options["pretrain_epochs"] == 20 for c in probe)
     beauty = experiments.cells("ablations", "paper", only={"ablation": "pretraining", "data": "Beauty"})
     assert len({results.pretraining_label(c.config.to_dict()) for c in beauty}) == 1  # one pretraining, both losses
+    assert len(beauty) == 2 and len({pretrain.checkpoint_path(c.config) for c in beauty}) == 1  # one checkpoint too
     assert {results.pretraining_label(c.config.to_dict()) for c in cells} == {"s3rec, 150 epochs", "s3rec, 20 epochs"}
     assert results.pretraining_label({"model": "s3rec", "data": "Yelp", "model_options": {}}) == "seqrec, 100 epochs"
     assert results.pretraining_label({"model": "sasrec", "data": "Yelp"}) is None

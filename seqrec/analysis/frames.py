@@ -216,8 +216,6 @@ def curve_differences(curve_a: list[dict], curve_b: list[dict]) -> tuple[int, li
                         if k not in ("epoch", "elapsed") and k in b and a[k] is not None and b[k] is not None]
 
 
-
-
 def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Stored runs whose configurations differ only in ``patience`` (a Table 2 cell and its patience-40 ablation):
     up to the last epoch of the shorter run the longer one must replay its curve exactly, training loss and every
