@@ -1422,13 +1422,16 @@ def test_pretraining_samples_count_users_and_prefixes(monkeypatch):
     assert t.loc["LastFM"].tolist() == [2, 4, 2.0]
 
 
-def test_the_pretraining_ablation_is_s3rec_with_the_authors_recipe_on_lastfm_and_beauty():
+def test_the_pretraining_ablation_is_s3rec_with_the_authors_recipe_on_every_dataset():
     cells = experiments.cells("ablations", "paper", only={"ablation": "pretraining"})
     assert sorted((c.config.data, c.config.loss, c.config.model_options["pretrain_epochs"], c.config.seed)
                   for c in cells) == [
         ("Beauty", "bce", 20, 42), ("Beauty", "cce", 20, 42),
         ("LastFM", "bce", 20, 42), ("LastFM", "bce", 20, 43), ("LastFM", "bce", 20, 44), ("LastFM", "bce", 150, 42),
-        ("LastFM", "cce", 20, 42), ("LastFM", "cce", 20, 43), ("LastFM", "cce", 20, 44), ("LastFM", "cce", 150, 42)]
+        ("LastFM", "cce", 20, 42), ("LastFM", "cce", 20, 43), ("LastFM", "cce", 20, 44), ("LastFM", "cce", 150, 42),
+        ("Sports_and_Outdoors", "bce", 20, 42), ("Sports_and_Outdoors", "cce", 20, 42),
+        ("Toys_and_Games", "bce", 20, 42), ("Toys_and_Games", "cce", 20, 42),
+        ("Yelp", "bce", 20, 42), ("Yelp", "cce", 20, 42)]
     table2 = {c.config.key(): c for c in experiments.cells("table2", "paper")}
     for c in cells:
         assert (c.config.model, c.config.model_options["pretrain_recipe"]) == ("s3rec", "s3rec")
@@ -1437,10 +1440,12 @@ def test_the_pretraining_ablation_is_s3rec_with_the_authors_recipe_on_lastfm_and
                                       "model_options": {"pretrain_epochs": experiments.PRETRAIN_EPOCHS[c.config.data]}})
         assert ours.key() in table2 or c.config.seed != 42
     probe = experiments.cells("ablations", "paper", only={"ablation": "pretraining", "pretrain_epochs": "20"})
-    assert len(probe) == 8 and all(c.config.model_options["pretrain_epochs"] == 20 for c in probe)
-    beauty = experiments.cells("ablations", "paper", only={"ablation": "pretraining", "data": "Beauty"})
-    assert len({results.pretraining_label(c.config.to_dict()) for c in beauty}) == 1  # one pretraining, both losses
-    assert len(beauty) == 2 and len({pretrain.checkpoint_path(c.config) for c in beauty}) == 1  # one checkpoint too
+    assert len(probe) == 14 and all(c.config.model_options["pretrain_epochs"] == 20 for c in probe)
+    for data in ("Beauty", "Toys_and_Games", "Sports_and_Outdoors", "Yelp"):
+        pair = experiments.cells("ablations", "paper", only={"ablation": "pretraining", "data": data})
+        assert len({results.pretraining_label(c.config.to_dict()) for c in pair}) == 1  # one pretraining, both losses
+        assert len(pair) == 2 and len({pretrain.checkpoint_path(c.config) for c in pair}) == 1  # one checkpoint too
+    assert len({pretrain.checkpoint_path(c.config) for c in probe}) == 7  # one per (dataset, seed), never shared
     assert {results.pretraining_label(c.config.to_dict()) for c in cells} == {"s3rec, 150 epochs", "s3rec, 20 epochs"}
     assert results.pretraining_label({"model": "s3rec", "data": "Yelp", "model_options": {}}) == "seqrec, 100 epochs"
     assert results.pretraining_label({"model": "sasrec", "data": "Yelp"}) is None
