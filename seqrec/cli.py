@@ -53,8 +53,8 @@ def cmd_park(args) -> int:
     get_profile(args.profile)
     rows = park(args.results_dir, args.profile)
     if not rows:
-        print(f"nothing to park: no checkpoint in {Path(args.results_dir) / args.profile / '.partial'} nor in the "
-              "S3-Rec pretraining folder")
+        print(f"nothing to park: no checkpoint in {Path(args.results_dir) / args.profile / '.partial'}, nor an S3-Rec "
+              "pretraining that an unstored cell needs")
     for r in rows:
         epoch = "" if r["epoch"] is None else f" (epoch {r['epoch']})"
         print(f"{r['action']:8s} {r['kind']} {r['name']}{epoch}")

@@ -5,7 +5,9 @@ pretraining's (``$SEQREC_CHECKPOINT_DIR/pretrain/<name>.pt``) are git-ignored: t
 that wrote them, but a session that starts from a fresh clone has neither. :func:`park` copies both kinds into
 ``<results_dir>/<profile>/parked/`` (``<grid>/<run>.pt`` and ``pretrain/<name>.pt``), a tracked folder to commit
 at the end of a session; it keeps the copy with more epochs done and removes the parked copies of runs whose
-record is now stored (a finished pretraining stays: it is the model S3-Rec's cells are finetuned from). :func:`unpark_run` and :func:`unpark_pretraining` (called by the runner before it trains a
+record is now stored. A pretraining is carried while a cell of the profile that is finetuned from it is not stored
+yet; once every such cell is stored it is neither parked nor kept parked (a pretraining no cell of the profile
+uses, e.g. one of your own data, is parked as a run is). :func:`unpark_run` and :func:`unpark_pretraining` (called by the runner before it trains a
 missing cell) copy a parked checkpoint back when the local one is missing or has fewer epochs done, so the run
 resumes where the last session left it, with its saved random states: the same result as an uninterrupted run.
 
@@ -64,24 +66,52 @@ def store_parked_root(store) -> Path:
     return store.root.parent / PARKED
 
 
+def pretrainings_served(results_dir: str | os.PathLike, profile: str) -> set[str]:
+    """Names of the S3-Rec pretraining checkpoints whose every finetuned cell (over all grids of ``profile``) is
+    stored: no cell needs them any more. A checkpoint no cell of the profile uses is not among them."""
+    from .experiments import GRIDS, cells
+    from .pretrain import checkpoint_path
+    from .runner import Store
+
+    needed, used = set(), set()
+    for grid in GRIDS:
+        s3rec = [c for c in cells(grid, profile) if c.config.model == "s3rec"]
+        done = Store(results_dir, profile, grid).done() if s3rec else set()
+        for cell in s3rec:
+            name = checkpoint_path(cell.config).name
+            used.add(name)
+            if cell.config.key() not in done:
+                needed.add(name)
+    return used - needed
+
+
 def park(results_dir: str | os.PathLike, profile: str) -> list[dict]:
-    """Park every interrupted or running checkpoint of ``profile`` (runs and S3-Rec pretrainings); drop the parked
-    copies of runs stored since. One row per parked file: ``kind`` (run / pretraining), ``name``, ``epoch`` and
-    ``action`` (parked: copied now; kept: the parked copy is as far along; removed: the run is stored)."""
+    """Park every interrupted or running checkpoint of ``profile`` (runs, and S3-Rec pretrainings some unstored cell
+    needs); drop the parked copies of runs stored since and of pretrainings whose cells are all stored. One row per
+    file: ``kind`` (run / pretraining), ``name``, ``epoch`` and ``action`` (parked: copied now; kept: the parked
+    copy is as far along; removed: its run, or every cell finetuned from it, is stored)."""
     from .pretrain import _root as pretrain_root
 
     profile_dir, parked = Path(results_dir) / profile, parked_root(results_dir, profile)
+    served = pretrainings_served(results_dir, profile)
     rows = []
     for source in sorted((profile_dir / ".partial").glob("*/*.pt")):
         copied, epoch = _copy_if_ahead(source, parked / source.parent.name / source.name)
         rows.append({"kind": "run", "name": f"{source.parent.name}/{source.name}", "epoch": epoch,
                      "action": "parked" if copied else "kept"})
     for source in sorted(pretrain_root().glob("*.pt")):
+        if source.name in served:
+            continue
         copied, epoch = _copy_if_ahead(source, parked / PRETRAIN / source.name)
         rows.append({"kind": "pretraining", "name": f"{PRETRAIN}/{source.name}", "epoch": epoch,
                      "action": "parked" if copied else "kept"})
     for stale in sorted(parked.glob("*/*.pt")):
-        if stale.parent.name != PRETRAIN and (profile_dir / stale.parent.name / stale.with_suffix(".json").name).exists():
+        if stale.parent.name == PRETRAIN:
+            if stale.name in served:
+                stale.unlink()
+                rows.append({"kind": "pretraining", "name": f"{PRETRAIN}/{stale.name}", "epoch": None,
+                             "action": "removed"})
+        elif (profile_dir / stale.parent.name / stale.with_suffix(".json").name).exists():
             stale.unlink()
             rows.append({"kind": "run", "name": f"{stale.parent.name}/{stale.name}", "epoch": None, "action": "removed"})
     return rows

@@ -441,6 +441,44 @@ def test_a_parked_checkpoint_resumes_the_run_on_a_fresh_clone(tiny, monkeypatch,
     assert parking.epochs_done(old.partial(one[0].config)) == 2
 
 
+def test_a_pretraining_is_parked_until_every_cell_finetuned_from_it_is_stored(tmp_path):
+    """The paper profile's 20-epoch Beauty pretraining (the authors' recipe) is parked, finished or not, while one
+    of its two cells (BCE, CCE) is unstored; once both are stored, parking removes the parked copy and does not
+    copy the local checkpoint again. A pretraining no cell of the profile uses is parked as before."""
+    import torch
+
+    from seqrec import experiments, parking, pretrain
+
+    probe = experiments.cells("ablations", "paper", {"ablation": "pretraining", "data": "Beauty"})
+    assert sorted(c.config.loss for c in probe) == ["bce", "cce"]
+    name = pretrain.checkpoint_path(probe[0].config).name
+    assert pretrain.checkpoint_path(probe[1].config).name == name
+    local = pretrain.checkpoint_path(probe[0].config)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"epochs_done": 20}, local)  # finished: 20 of 20 epochs
+    own = local.with_name("Mine-uall-s42-L50-D64-l2-h2-d0.5-e3.pt")  # no cell of the profile is finetuned from it
+    torch.save({"epochs_done": 3}, own)
+    res = tmp_path / "res"
+    mine = {"kind": "pretraining", "name": f"pretrain/{own.name}", "epoch": 3}
+    assert parking.park(res, "paper") == [{"kind": "pretraining", "name": f"pretrain/{name}", "epoch": 20, "action": "parked"},
+                                          {**mine, "action": "parked"}]
+    store = runner.Store(res, "paper", "ablations")
+
+    def store_ok(cell):
+        store.write({"config": cell.config.to_dict(), "key": cell.config.key(), "status": "ok",
+                     "results_version": runner.RESULTS_VERSION, "metrics": {}, "provenance": {}})
+    store_ok(probe[0])  # CCE or BCE still needs it
+    assert name not in parking.pretrainings_served(res, "paper")
+    assert parking.park(res, "paper") == [{"kind": "pretraining", "name": f"pretrain/{name}", "epoch": 20, "action": "kept"},
+                                          {**mine, "action": "kept"}]
+    store_ok(probe[1])
+    assert name in parking.pretrainings_served(res, "paper") and own.name not in parking.pretrainings_served(res, "paper")
+    assert parking.park(res, "paper") == [{**mine, "action": "kept"},
+                                          {"kind": "pretraining", "name": f"pretrain/{name}", "epoch": None, "action": "removed"}]
+    assert not (parking.parked_root(res, "paper") / "pretrain" / name).exists() and local.exists()
+    assert parking.park(res, "paper") == [{**mine, "action": "kept"}]
+
+
 # --------------------------------------------------------------------------- jobs side by side, and locks
 def test_jobs_run_cells_side_by_side(tiny, monkeypatch):
     """With jobs=2 two cells are in flight at once (both reach a barrier that needs two parties), each child is
