@@ -3,8 +3,9 @@
 #
 # Here, once per session (the data in ../shared does not travel; this copy is git-ignored):
 #   mkdir -p .devdata && cp ../shared/data/s3rec/* .devdata/
-# The working tree travels (64 MiB at most): move the parked checkpoints the call does not need out of it first
-# (finished pretrainings of datasets whose S3-Rec cells are stored) and `git checkout` them back afterwards.
+# The working tree travels (64 MiB at most): `seqrec park` keeps only the pretrainings an unstored cell needs, so
+# results/paper/parked/ usually fits; if it does not, move the parked checkpoints this call does not need out of the
+# tree first and `git checkout` them back afterwards.
 # Then call the device tool (its python3 holds PyTorch; elsewhere set PYTHON) with
 #   command: SEQREC_GIT_COMMIT=<git rev-parse HEAD> SEQREC_GIT_CLEAN=1 BUDGET=500 bash scripts/device_paper.sh
 #   carry:   [".devdata", "results/paper/.partial", "checkpoints/pretrain"]   (whichever of the last two exist)

@@ -19,7 +19,10 @@ more than one thread (its ``device`` says how many) may differ from both in the 
 
 Each replay runs in its own process (the libraries read those variables when they load) on as many threads as the
 first stored run records; an S3-Rec run finetunes from the pretraining checkpoint under $SEQREC_CHECKPOINT_DIR
-(or takes a parked copy back, as a runner does).
+(or takes a parked copy back, as a runner does). ``seqrec park`` drops a pretraining once every cell finetuned from
+it is stored, so on a fresh clone bring the one a replay needs back from git history first (the finished Table 2
+pretrainings of Beauty, Toys_and_Games, Sports_and_Outdoors and Yelp are parked at commit 2935a9f:
+``git checkout 2935a9f -- results/paper/parked/pretrain/<name>.pt``), or the replay pretrains it again.
 """
 from __future__ import annotations
 
