@@ -73,15 +73,13 @@ def pretrainings_served(results_dir: str | os.PathLike, profile: str) -> set[str
     from .pretrain import checkpoint_path
     from .runner import Store
 
+    done = Store(results_dir, profile, next(iter(GRIDS))).done()  # a store's runs include its sibling grids'
     needed, used = set(), set()
-    for grid in GRIDS:
-        s3rec = [c for c in cells(grid, profile) if c.config.model == "s3rec"]
-        done = Store(results_dir, profile, grid).done() if s3rec else set()
-        for cell in s3rec:
-            name = checkpoint_path(cell.config).name
-            used.add(name)
-            if cell.config.key() not in done:
-                needed.add(name)
+    for cell in (c for grid in GRIDS for c in cells(grid, profile) if c.config.model == "s3rec"):
+        name = checkpoint_path(cell.config).name
+        used.add(name)
+        if cell.config.key() not in done:
+            needed.add(name)
     return used - needed
 
 

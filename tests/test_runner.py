@@ -451,9 +451,9 @@ def test_a_pretraining_is_parked_until_every_cell_finetuned_from_it_is_stored(tm
 
     probe = experiments.cells("ablations", "paper", {"ablation": "pretraining", "data": "Beauty"})
     assert sorted(c.config.loss for c in probe) == ["bce", "cce"]
-    name = pretrain.checkpoint_path(probe[0].config).name
-    assert pretrain.checkpoint_path(probe[1].config).name == name
     local = pretrain.checkpoint_path(probe[0].config)
+    name = local.name
+    assert pretrain.checkpoint_path(probe[1].config).name == name
     local.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"epochs_done": 20}, local)  # finished: 20 of 20 epochs
     own = local.with_name("Mine-uall-s42-L50-D64-l2-h2-d0.5-e3.pt")  # no cell of the profile is finetuned from it
