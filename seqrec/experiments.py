@@ -275,15 +275,15 @@ def _ablations() -> Grid:
     # might explain (Beauty HIT@10 -9 %, Sports_and_Outdoors HIT@10 -11 %; ~50 and ~45 CPU minutes a seed for both)
     pairs = [(data, "sasrec", "SASRec", loss, kind, name, {}) for data in DATASETS
              for loss, kind, name in (("bce", "original", "BCE"), ("cce", "improved", "CCE"))]
-    pairs += [(ABLATION_DATA, model, paper_model, loss, kind, name, options) for model, paper_model, loss, kind, name, options in (
+    srgnn_ce = ("srgnn", "SR-GNN", "ce", "original", "CE", {})
+    srgnn_pair = (srgnn_ce, ("srgnn", "SR-GNN", "cce", "improved", "CCE", {"variant": "authors"}))
+    pairs += [(ABLATION_DATA, *cell) for cell in (
         ("gru4rec", "GRU4Rec", "ce", "original", "CE", {}), ("gru4rec", "GRU4Rec", "cce", "improved", "CCE", {}),
-        ("srgnn", "SR-GNN", "ce", "original", "CE", {}), ("srgnn", "SR-GNN", "cce", "improved", "CCE", {"variant": "authors"}),
+        *srgnn_pair,
         ("s3rec", "S3Rec", "bce", "original", "BCE", {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}),
         ("s3rec", "S3Rec", "cce", "improved", "CCE", {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}))]
-    pairs += [("Toys_and_Games", "srgnn", "SR-GNN", "ce", "original", "CE", {})]  # beside its srgnn_recipe seeds
-    pairs += [(data, "srgnn", "SR-GNN", loss, kind, name, options) for data in ("Beauty", "Sports_and_Outdoors")
-              for loss, kind, name, options in (("ce", "original", "CE", {}),
-                                                ("cce", "improved", "CCE", {"variant": "authors"}))]
+    pairs += [("Toys_and_Games", *srgnn_ce)]  # beside its srgnn_recipe seeds
+    pairs += [(data, *cell) for data in ("Beauty", "Sports_and_Outdoors") for cell in srgnn_pair]
     for data, model, paper_model, loss, kind, name, options in pairs:
         for seed in (42, 43, 44):
             specs.append(({**base, "data": data, "model": model, "loss": loss, "seed": seed, "model_options": options},
