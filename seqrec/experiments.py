@@ -276,16 +276,16 @@ def _ablations() -> Grid:
     # than CE's spread over seeds); ~10-100 CPU minutes a seed on the four larger datasets. GRU4Rec also on
     # Toys_and_Games and Yelp, the cheapest of its four single-seed pairs (CE ~7 and ~15, CCE ~42 and ~45 CPU minutes
     # a seed), to test its large single-seed CCE wins (+231 % and +162 % HIT@10) against seed noise
-    pairs = [(data, model, paper_model, loss, kind, name, options) for data in DATASETS
-             for model, paper_model, loss, kind, name, options in (
-                 ("sasrec", "SASRec", "bce", "original", "BCE", {}), ("sasrec", "SASRec", "cce", "improved", "CCE", {}),
-                 ("srgnn", "SR-GNN", "ce", "original", "CE", {}),
-                 ("srgnn", "SR-GNN", "cce", "improved", "CCE", {"variant": "authors"}))]
-    gru4rec = (("gru4rec", "GRU4Rec", "ce", "original", "CE", {}), ("gru4rec", "GRU4Rec", "cce", "improved", "CCE", {}))
-    pairs += [(data, *cell) for data in (ABLATION_DATA, "Toys_and_Games", "Yelp") for cell in gru4rec]
-    pairs += [(ABLATION_DATA, *cell) for cell in (
-        ("s3rec", "S3Rec", "bce", "original", "BCE", {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}),
-        ("s3rec", "S3Rec", "cce", "improved", "CCE", {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}))]
+    s3rec_options = {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}
+    seeded = (  # (datasets, the (model, paper_model, loss, kind, name, options) run on each of them)
+        (DATASETS, (("sasrec", "SASRec", "bce", "original", "BCE", {}), ("sasrec", "SASRec", "cce", "improved", "CCE", {}),
+                    ("srgnn", "SR-GNN", "ce", "original", "CE", {}),
+                    ("srgnn", "SR-GNN", "cce", "improved", "CCE", {"variant": "authors"}))),
+        ((ABLATION_DATA, "Toys_and_Games", "Yelp"), (("gru4rec", "GRU4Rec", "ce", "original", "CE", {}),
+                                                     ("gru4rec", "GRU4Rec", "cce", "improved", "CCE", {}))),
+        ((ABLATION_DATA,), (("s3rec", "S3Rec", "bce", "original", "BCE", s3rec_options),
+                            ("s3rec", "S3Rec", "cce", "improved", "CCE", s3rec_options))))
+    pairs = [(data, *cell) for datasets, run in seeded for data in datasets for cell in run]
     for data, model, paper_model, loss, kind, name, options in pairs:
         for seed in (42, 43, 44):
             specs.append(({**base, "data": data, "model": model, "loss": loss, "seed": seed, "model_options": options},
