@@ -269,20 +269,20 @@ def _ablations() -> Grid:
         for seed in (42, 43, 44):
             specs.append(({**FIGURE1_BASE, "loss": loss, **({"num_negatives": k} if k else {}), "seed": seed},
                           _labels(g, "SASRec", name, kind, ablation="figure1_seeds", negatives=negatives)))
-    # seeds 42-44 under the Table 2 protocol (seed 42 is the Table 2 run itself): SASRec BCE vs CCE and SR-GNN CE vs
-    # CCE (the paper's variant) on the five datasets; GRU4Rec and S3-Rec (one pretraining per seed, ~20 CPU minutes) on
-    # LastFM, where a cell takes minutes. SR-GNN's single seeds left verdicts seed noise might flip: CCE behind CE on
-    # Beauty and Sports_and_Outdoors (HIT@10 -9 %, -11 %) and on Yelp (-40 %), ahead on Toys_and_Games (+28 %, less
-    # than CE's spread over seeds); ~10-100 CPU minutes a seed on the four larger datasets. GRU4Rec also on
-    # Toys_and_Games and Yelp, the cheapest of its four single-seed pairs (CE ~7 and ~15, CCE ~42 and ~45 CPU minutes
-    # a seed), to test its large single-seed CCE wins (+231 % and +162 % HIT@10) against seed noise
+    # seeds 42-44 under the Table 2 protocol (seed 42 is the Table 2 run itself): SASRec BCE vs CCE, GRU4Rec CE vs CCE
+    # and SR-GNN CE vs CCE (the paper's variant) on the five datasets; S3-Rec (one pretraining per seed, ~20 CPU minutes
+    # on LastFM, hours elsewhere) on LastFM only. SR-GNN's single seeds left verdicts seed noise might flip: CCE behind
+    # CE on Beauty and Sports_and_Outdoors (HIT@10 -9 %, -11 %) and on Yelp (-40 %), ahead on Toys_and_Games (+28 %,
+    # less than CE's spread over seeds); ~10-100 CPU minutes a seed on the four larger datasets. GRU4Rec's single-seed
+    # CCE wins were large (+39 % to +329 % HIT@10) but untested against seed noise; CE ~7-20, CCE ~35-45 CPU minutes a
+    # seed on the four larger datasets
     s3rec_options = {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}
     seeded = (  # (datasets, the (model, paper_model, loss, kind, name, options) run on each of them)
         (DATASETS, (("sasrec", "SASRec", "bce", "original", "BCE", {}), ("sasrec", "SASRec", "cce", "improved", "CCE", {}),
                     ("srgnn", "SR-GNN", "ce", "original", "CE", {}),
-                    ("srgnn", "SR-GNN", "cce", "improved", "CCE", {"variant": "authors"}))),
-        ((ABLATION_DATA, "Toys_and_Games", "Yelp"), (("gru4rec", "GRU4Rec", "ce", "original", "CE", {}),
-                                                     ("gru4rec", "GRU4Rec", "cce", "improved", "CCE", {}))),
+                    ("srgnn", "SR-GNN", "cce", "improved", "CCE", {"variant": "authors"}),
+                    ("gru4rec", "GRU4Rec", "ce", "original", "CE", {}),
+                    ("gru4rec", "GRU4Rec", "cce", "improved", "CCE", {}))),
         ((ABLATION_DATA,), (("s3rec", "S3Rec", "bce", "original", "BCE", s3rec_options),
                             ("s3rec", "S3Rec", "cce", "improved", "CCE", s3rec_options))))
     pairs = [(data, *cell) for datasets, run in seeded for data in datasets for cell in run]
