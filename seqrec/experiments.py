@@ -274,8 +274,8 @@ def _ablations() -> Grid:
     # on LastFM, hours elsewhere) on LastFM only. SR-GNN's single seeds left verdicts seed noise might flip: CCE behind
     # CE on Beauty and Sports_and_Outdoors (HIT@10 -9 %, -11 %) and on Yelp (-40 %), ahead on Toys_and_Games (+28 %,
     # less than CE's spread over seeds); ~10-100 CPU minutes a seed on the four larger datasets. GRU4Rec's single-seed
-    # CCE wins were large (+39 % to +329 % HIT@10) but untested against seed noise; CE ~7-20, CCE ~35-45 CPU minutes a
-    # seed on the four larger datasets
+    # CCE wins there were large (+131 % to +231 % HIT@10) but untested against seed noise; CE ~7-20, CCE ~35-45 CPU
+    # minutes a seed
     s3rec_options = {"pretrain_epochs": PRETRAIN_EPOCHS[ABLATION_DATA]}
     seeded = (  # (datasets, the (model, paper_model, loss, kind, name, options) run on each of them)
         (DATASETS, (("sasrec", "SASRec", "bce", "original", "BCE", {}), ("sasrec", "SASRec", "cce", "improved", "CCE", {}),
