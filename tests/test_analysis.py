@@ -1545,3 +1545,32 @@ def test_gpu_timings_count_only_the_gpu_epochs_beside_the_papers_totals(tmp_path
     assert "every time in this chapter is a CPU's" in analysis.gpu_timings_in_words(
         analysis.gpu_timings(frame.iloc[3:], paper.reported("figure1")))
     assert analysis.is_cpu_device("AMD EPYC (1 thread)") and not analysis.is_cpu_device("NVIDIA H200")
+
+
+def test_planned_cells_mark_stored_runs_and_not_yet_stored_names_the_rest(tmp_path):
+    """``planned_cells(..., results_dir)`` marks a cell stored when its configuration's run is in the store, also
+    when another grid ran it (Table 3's SASRec cells are Table 2's runs); ``not_yet_stored`` names the others."""
+    from seqrec import experiments
+    from seqrec.runner import RESULTS_VERSION, Store
+
+    t3 = experiments.cells("table3", "smoke")
+    shared = next(c for c in t3 if c.config.model == "sasrec" and c.config.loss == "bce")
+    Store(tmp_path, "smoke", "table2").write({"config": shared.config.to_dict(), "key": shared.config.key(),
+                                               "results_version": RESULTS_VERSION, "status": "ok", "metrics": {}, "provenance": {}})
+    planned = analysis.planned_cells("table3", "smoke", results_dir=tmp_path)
+    assert list(planned.stored) == [c is shared for c in t3] and set(planned.progress) == {""}
+    line = analysis.not_yet_stored(planned)
+    assert line == "Not run yet:\n- Beauty BERT4Rec MLM (mask 0.2): seed 42\n- Beauty SASRec CCE: seed 42"
+    assert analysis.not_yet_stored(planned[planned.stored]) == "" and analysis.not_yet_stored(planned.iloc[:0]) == ""
+
+
+def test_not_yet_stored_groups_seeds_and_says_how_far_each_has_got():
+    planned = pd.DataFrame({
+        "data": ["Yelp"] * 5 + ["LastFM"], "paper_model": ["S3Rec"] * 4 + ["SR-GNN"] * 2,
+        "paper_loss": ["BCE", "BCE", "BCE", "CCE", "CCE", "CE"], "variant": ["", "", "", "", "authors", ""],
+        "seed": [42, 43, 44, 43, 44, 44], "stored": [True, False, False, False, False, False],
+        "progress": ["", "pretraining 30 of 100 epochs done (parked checkpoint)", "", "", "", ""]})
+    assert analysis.not_yet_stored(planned).splitlines() == [
+        "Not run yet:",
+        "- Yelp S3Rec BCE: seed 43, pretraining 30 of 100 epochs done (parked checkpoint); seed 44, not started",
+        "- Yelp S3Rec CCE: seed 43", "- Yelp SR-GNN CCE, authors: seed 44", "- LastFM SR-GNN CE: seed 44"]

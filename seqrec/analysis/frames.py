@@ -265,7 +265,8 @@ def replayed_curves(profile: str, results_dir: str = "results") -> pd.DataFrame:
 def planned_cells(grid: str, profile: str, results_dir: str | None = None) -> pd.DataFrame:
     """The grid's cells for ``profile`` as a frame: config fields ``data, model, loss, seed``, ``pretraining``
     (S3-Rec's, in words: :func:`seqrec.results.pretraining_label`) and the labels; with ``results_dir`` also
-    ``progress``: how far a cell not stored yet has got (:func:`seqrec.parking.cell_progress`, "" for none)."""
+    ``stored`` (the store has the cell's run, under this grid or shared with another) and ``progress``: how far a
+    cell not stored yet has got (:func:`seqrec.parking.cell_progress`, "" for none)."""
     from .. import experiments
     from ..parking import cell_progress
     from ..results import pretraining_label
@@ -277,6 +278,7 @@ def planned_cells(grid: str, profile: str, results_dir: str | None = None) -> pd
         row = {"data": c.config.data, "model": c.config.model, "loss": c.config.loss, "seed": c.config.seed,
                "pretraining": pretraining_label(vars(c.config)), **c.labels}
         if results_dir is not None:
-            row["progress"] = "" if c.config.key() in stored else cell_progress(results_dir, profile, grid, c.config)
+            row["stored"] = c.config.key() in stored
+            row["progress"] = "" if row["stored"] else cell_progress(results_dir, profile, grid, c.config)
         rows.append(row)
     return pd.DataFrame(rows)

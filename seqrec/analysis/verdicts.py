@@ -74,6 +74,28 @@ def not_run_reasons(compared: pd.DataFrame, planned: pd.DataFrame, profile: str,
     return pd.Series(reasons, index=compared.index, name="reason")
 
 
+def not_yet_stored(planned: pd.DataFrame) -> str:
+    """The cells of ``planned`` (:func:`planned_cells` with ``results_dir``, any subset) that the store lacks, as
+    Markdown: a "Not run yet:" line, then one list item per dataset, model, loss and variant with its seeds and how
+    far each has got, e.g. ``- Yelp S3Rec BCE: seed 43, pretraining 12 of 100 epochs done (parked checkpoint); seed
+    44, not started``, or ``- Yelp S3Rec CCE: seeds 43, 44`` where none of them has begun; "" when every cell is
+    stored."""
+    if not len(planned) or "stored" not in planned:
+        return ""
+    missing = planned[~planned["stored"].astype(bool)]
+    variants = missing["variant"].fillna("") if "variant" in missing else pd.Series("", index=missing.index)
+    items = []
+    for (data, model, loss, variant), g in missing.groupby(["data", "paper_model", "paper_loss", variants], sort=False):
+        progress = g["progress"].fillna("") if "progress" in g else pd.Series("", index=g.index)
+        seeds = [(int(seed), p) for seed, p in sorted(set(zip(g["seed"], progress)))]
+        if any(p for _, p in seeds):
+            what = "; ".join(f"seed {seed}, {p or 'not started'}" for seed, p in seeds)
+        else:
+            what = f"seed{'s' * (len(seeds) > 1)} {', '.join(str(seed) for seed, _ in seeds)}"
+        items.append(f"- {data} {model} {loss}{f', {variant}' if variant else ''}: {what}")
+    return "\n".join(["Not run yet:", *items]) if items else ""
+
+
 CLAIM_VERDICTS = ("holds", "does not hold", "not run")
 
 
