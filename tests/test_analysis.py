@@ -192,6 +192,27 @@ def test_not_run_reasons():
     assert "not part of the smoke profile's grid" in r[3]
 
 
+def test_not_run_by_display_counts_each_reason_and_names_missing_datasets():
+    """Cells of a dataset the project does not have get that reason (not "not part of the grid"); each display's
+    not-run cells are counted by reason, run cells are not counted, and a display with every cell run adds no row."""
+    c = _compared()
+    planned = pd.DataFrame({"data": ["LastFM"], "paper_model": ["GRU4Rec"], "loss_kind": ["original"]})
+    t3 = pd.DataFrame({"dataset": ["ML-1M", "ML-1M", "Steam", "Beauty"], "model": ["SASRec (BCE)"] * 4,
+                       "loss_kind": ["original"] * 4, "verdict": ["not run", "not run", "not run", "better"]})
+    t3_planned = pd.DataFrame({"data": ["Beauty"], "paper_model": ["SASRec (BCE)"], "loss_kind": ["original"]})
+    done = c[c.verdict != "not run"]
+    table = analysis.not_run_by_display({"Table 2": (c, planned), "Table 3": (t3, t3_planned), "Figure 1": (done, planned)},
+                                        "smoke", "none")
+    assert list(table.index.get_level_values("display")) == ["Table 2", "Table 2", "Table 3", "Table 3"]
+    assert list(table.cells) == [1, 1, 2, 1] and table.cells.sum() == 5
+    reasons = list(table.index.get_level_values("reason"))
+    assert "not in the results store" in reasons[0] and "not part of the smoke profile's grid" in reasons[1]
+    assert reasons[2].startswith("the paper's ML-1M data is not one of the five datasets this project has")
+    assert "LastFM" in reasons[3] and reasons[3].startswith("the paper's Steam data")
+    empty = analysis.not_run_by_display({"Figure 1": (done, planned)}, "smoke", "none")
+    assert empty.empty and list(empty.columns) == ["cells"]
+
+
 def test_not_run_reasons_say_how_far_training_has_got():
     """A planned cell with a checkpoint gets its progress in the reason, matched on the number of negatives too."""
     compared = pd.DataFrame({"dataset": ["Beauty"] * 3, "model": ["SASRec"] * 3, "loss_kind": ["original"] * 3,

@@ -96,6 +96,7 @@ from .verdicts import (
     claims_headline,
     claims,
     claims_in_words,
+    not_run_by_display,
     not_run_reasons,
     not_yet_stored,
     srgnn_variants,
@@ -126,5 +127,5 @@ __all__ = [
     "SAMPLER_SYSTEMS", "TABLE3_METRICS", "sampler_check", "table3_against_table2", "table3_claim",
     "table3_side_by_side", "CLAIM_VERDICTS", "NOISE_COLUMNS", "PENDING", "claim_counts", "claims_headline", "claims",
     "claims_in_words",
-    "not_run_reasons", "not_yet_stored", "srgnn_variants", "srgnn_variants_in_words", "table2_layout", "verdict_counts",
+    "not_run_by_display", "not_run_reasons", "not_yet_stored", "srgnn_variants", "srgnn_variants_in_words", "table2_layout", "verdict_counts",
 ]

@@ -47,7 +47,8 @@ PENDING = {
 def not_run_reasons(compared: pd.DataFrame, planned: pd.DataFrame, profile: str, train: str) -> pd.Series:
     """Why each "not run" row of ``compared`` is empty, never blank: the cell is not in ``profile``'s grid
     (``planned`` = the grid's cells' labels: ``data``/``dataset``, ``paper_model``, ``loss_kind``) or it is
-    planned but absent from the store (training was ``train``). Rows that did run get "". Where ``planned`` has a
+    planned but absent from the store (training was ``train``), or its dataset is not one of the five this project
+    has (Table 3's ML-1M, ML-20M, Steam and BERT4Rec's Beauty). Rows that did run get "". Where ``planned`` has a
     ``progress`` column (:func:`planned_cells` with ``results_dir``), how far the cell's training has got is added
     (matched on ``negatives`` too where both frames have it)."""
     key, progress = set(), {}
@@ -59,10 +60,15 @@ def not_run_reasons(compared: pd.DataFrame, planned: pd.DataFrame, profile: str,
             for _, p in planned[planned["progress"] != ""].iterrows():
                 cell = (p[dcol], p["paper_model"], p["loss_kind"], str(p["negatives"]) if by_negatives else "")
                 progress.setdefault(cell, []).append(p["progress"])
+    from ..experiments import DATASETS
+
     reasons = []
     for _, r in compared.iterrows():
         if r["verdict"] != "not run":
             reasons.append("")
+        elif r["dataset"] not in DATASETS:
+            reasons.append(f"the paper's {r['dataset']} data is not one of the five datasets this project has "
+                           f"(the S3-Rec versions of {', '.join(DATASETS)})")
         elif (r["dataset"], r["model"], r["loss_kind"]) in key:
             why = PENDING.get(profile, f"book built with train={train}")
             negatives = str(r["negatives"]) if by_negatives else ""
@@ -72,6 +78,18 @@ def not_run_reasons(compared: pd.DataFrame, planned: pd.DataFrame, profile: str,
         else:
             reasons.append(f"not part of the {profile} profile's grid")
     return pd.Series(reasons, index=compared.index, name="reason")
+
+
+def not_run_by_display(displays: dict[str, tuple[pd.DataFrame, pd.DataFrame]], profile: str, train: str) -> pd.DataFrame:
+    """How many reported cells are not run, and why, per display: ``displays`` maps a display's name (e.g.
+    "Table 2") to its compared cells (``verdict`` column; Figure 1's as :func:`figure1_cells` counts them) and its
+    planned cells (:func:`planned_cells`). Index (display, reason), column ``cells``; empty when every cell was run."""
+    rows = []
+    for name, (compared, planned) in displays.items():
+        reasons = not_run_reasons(compared, planned, profile, train)
+        for reason, n in reasons[compared["verdict"] == "not run"].value_counts(sort=False).items():
+            rows.append({"display": name, "reason": reason, "cells": int(n)})
+    return pd.DataFrame(rows, columns=["display", "reason", "cells"]).set_index(["display", "reason"])
 
 
 def not_yet_stored(planned: pd.DataFrame) -> str:
