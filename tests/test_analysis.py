@@ -1061,6 +1061,8 @@ def test_figure1_closest_tests_the_margin_when_both_losses_have_seeds():
                      "the Figure 1 configuration.")
     near = analysis.figure1_closest(hit, cce, other([0.11, 0.12, 0.13])).iloc[0]
     assert near["mean difference"] == pytest.approx(-0.01) and bool(near["beyond seed noise"]) is False
+    tight = analysis.figure1_closest(hit, cce, other([0.14, 0.14004, 0.14008]))  # std 0.00004: not printed as 0.0000
+    assert "the stds are 0.0100 (CCE, 3 seeds) and 0.00004 (3 seeds)" in analysis.figure1_closest_in_words(tight)
     one = analysis.figure1_closest(hit, cce, other([0.13, 0.15, 0.14]).iloc[:1]).iloc[0]  # one seed: untested
     assert one["beyond seed noise"] is None and np.isnan(one["mean difference"]) and np.isnan(one["other seed std"])
 

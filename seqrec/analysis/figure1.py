@@ -318,6 +318,11 @@ def figure1_claim_in_words(claim: pd.DataFrame) -> str:
                if untested else ""))
 
 
+def _small(value: float) -> str:
+    """A std in words: 4 decimals, or 5 below 0.0001 so that a tiny spread does not read as none (0.00004)."""
+    return f"{value:.5f}" if 0 < abs(value) < 0.0001 else f"{value:.4f}"
+
+
 def _seed_values(seeds: pd.DataFrame | None, metric: str, label: str | None = None) -> pd.Series:
     """The values of ``metric`` in a tidy seeds frame, one per seed (a seed stored twice counts once), optionally
     only the rows of loss ``label``."""
@@ -377,7 +382,7 @@ def figure1_closest_in_words(closest: pd.DataFrame, spread_from: str = "another 
             part += (f"; over the seeds, CCE's mean is {abs(r['mean difference']):.4f} "
                      f"{'above' if r['mean difference'] > 0 else 'below'} its, "
                      f"{'beyond' if r['beyond seed noise'] else 'within'} seed noise: the stds are "
-                     f"{r['CCE seed std']:.4f} (CCE, {r['seeds']} seeds) and {r['other seed std']:.4f} "
+                     f"{_small(r['CCE seed std'])} (CCE, {r['seeds']} seeds) and {_small(r['other seed std'])} "
                      f"({r['other seeds']} seeds)")
         elif pd.notna(r["difference / std"]):
             part += f", {abs(r['difference / std']):.1f}× CCE's seed std of {r['CCE seed std']:.4f}"
