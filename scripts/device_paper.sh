@@ -21,14 +21,13 @@
 # (or a CPU run) goes on from there. The files this call wrote come back as one tar.gz cut into 15 MiB parts (the
 # tool returns at most 8 files of 16 MiB), result records first, then checkpoints, as many as fit in MAX_MIB.
 #
-# Done by 2026-12-04, on CPU: Table 2 except S3-Rec on Sports_and_Outdoors; Table 3's Beauty rows; every Figure 1
-# point; the LastFM ablations; the patience-40 checks; SASRec seeds on all five datasets. On the H200 (2026-12-04, two
-# calls, 737 s of training): the Figure 1 seed check (BPR-max-100 seed 44 from epoch 23 to 200 in 252 s wall; CCE seeds 43
-# and 44, 2 s per epoch, 427 s each against about 9 h on 1 CPU thread; five processes shared the GPU), the
-# Sports_and_Outdoors pretraining from epoch 33 to 90 (about 12-14 s per epoch, against 3.7 min on 1 CPU thread) and
-# the authors' recipe on LastFM from epoch 32 to 104 (about 9-11 s per epoch, against 2.65 min). Left (on CPU now): the
-# last 10 Sports_and_Outdoors pretraining epochs, then its BCE and CCE; the LastFM recipe's last 46 epochs and its
-# finetunings.
+# Done by 2026-12-06: every cell of Table 2, Table 3's Beauty rows and Figure 1, and every ablation cell but the
+# newest (mostly on CPU; on the H200, 2026-12-04, two calls, 737 s of training: the Figure 1 seed check, part of the
+# Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.7 min on 1 CPU thread, and part of the
+# authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min). Left: S3-Rec BCE and CCE seeds 43 and 44 on
+# Yelp (ablations, seeds), each seed with its own 100-epoch pretraining (about 3.5-4 min an epoch on 1 CPU thread,
+# begun on CPU 2026-12-06 and carried in checkpoints/pretrain or results/paper/parked), then ~0.3 h BCE and ~0.9 h CCE
+# finetuning on CPU: the default CELLS below.
 set -u
 BUDGET=${BUDGET:-500}
 JOBS=${JOBS:-3}
@@ -38,7 +37,7 @@ OUT=${OUT:-$PWD/device_out}
 mkdir -p "$OUT"
 export SEQREC_DATA_DIR=${SEQREC_DATA_DIR:-$PWD/.devdata} PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-CELLS=${CELLS:-"table2:model=s3rec;data=Sports_and_Outdoors ablations:ablation=pretraining ablations:ablation=figure1_seeds"}
+CELLS=${CELLS:-"ablations:ablation=seeds;model=s3rec;data=Yelp"}
 touch /tmp/device_start
 start=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
