@@ -854,8 +854,14 @@ def test_data_files_count_the_runs_that_record_the_published_file(tmp_path, monk
 
 def test_claims_in_words():
     text = analysis.claims_in_words(analysis.claims(_claim_cells()))
-    assert text == ("CCE beats the original loss for GRU4Rec on LastFM (HIT@10); SASRec on Beauty (HIT@10, beyond seed noise). "
+    assert text == ("CCE beats the original loss for GRU4Rec on LastFM (HIT@10, one seed, untested against seed noise); "
+                    "SASRec on Beauty (HIT@10, beyond seed noise). "
                     "CCE does not beat the original loss for SASRec on LastFM (HIT@10, within seed noise).")
+    mixed = analysis.claims(_claim_cells())
+    both = pd.concat([mixed[mixed.model == "SASRec"].assign(dataset="Yelp", metric=m, **{"beyond seed noise": n})
+                      .iloc[:1] for m, n in (("HIT@10", "yes"), ("NDCG@10", "no"))])
+    assert analysis.claims_in_words(both.assign(verdict="holds")) == (
+        "CCE beats the original loss for SASRec on Yelp (HIT@10 beyond seed noise, NDCG@10 within seed noise).")
     assert analysis.claims_in_words(analysis.claims(_claim_cells().iloc[6:])) == ""
 
 

@@ -161,9 +161,13 @@ def claims(compared: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_NOISE_WORDS = {"yes": "beyond seed noise", "no": "within seed noise", "one seed": "one seed, untested against seed noise"}
+
+
 def claims_in_words(claims_table: pd.DataFrame) -> str:
     """One plain sentence per verdict from :func:`claims`: which (dataset, model) pairs hold or do not, with the
-    metrics and, where there are seeds, whether the difference exceeds the seed noise. Empty when nothing ran."""
+    metrics and whether the difference exceeds the seed noise (or, with one seed on a side, that this is untested),
+    once for the pair when its metrics agree, else metric by metric. Empty when nothing ran."""
     ran = claims_table[claims_table["verdict"] != "not run"]
     lines = []
     for verdict in ("holds", "does not hold"):
@@ -172,10 +176,11 @@ def claims_in_words(claims_table: pd.DataFrame) -> str:
             continue
         items = []
         for (d, m), g in part.groupby(["dataset", "model"], sort=False):
-            noise = set(g["beyond seed noise"])
-            note = "" if noise <= {"one seed"} else (", beyond seed noise" if noise == {"yes"} else
-                                                       ", within seed noise" if noise == {"no"} else ", partly within seed noise")
-            items.append(f"{m} on {d} ({', '.join(g['metric'])}{note})")
+            noise = list(g["beyond seed noise"])
+            if len(set(noise)) == 1:
+                items.append(f"{m} on {d} ({', '.join(g['metric'])}, {_NOISE_WORDS[noise[0]]})")
+            else:  # the metrics differ: each its own
+                items.append(f"{m} on {d} ({', '.join(f'{x} {_NOISE_WORDS[n]}' for x, n in zip(g['metric'], noise))})")
         lead = "CCE beats the original loss for" if verdict == "holds" else "CCE does not beat the original loss for"
         lines.append(f"{lead} {'; '.join(items)}.")
     return " ".join(lines)
