@@ -385,7 +385,7 @@ def figure1_closest_in_words(closest: pd.DataFrame, spread_from: str = "another 
                      f"{_small(r['CCE seed std'])} (CCE, {r['seeds']} seeds) and {_small(r['other seed std'])} "
                      f"({r['other seeds']} seeds)")
         elif pd.notna(r["difference / std"]):
-            part += f", {abs(r['difference / std']):.1f}× CCE's seed std of {r['CCE seed std']:.4f}"
+            part += f", {abs(r['difference / std']):.1f}× CCE's seed std of {_small(r['CCE seed std'])}"
         parts.append(part + ")")
     if closest["beyond seed noise"].notna().all():
         spread = f" Seeds are runs of {spread_from}."

@@ -101,11 +101,10 @@ def not_yet_stored(planned: pd.DataFrame) -> str:
     if not len(planned) or "stored" not in planned:
         return ""
     missing = planned[~planned["stored"].astype(bool)]
-    variants = missing["variant"].fillna("") if "variant" in missing else pd.Series("", index=missing.index)
     items = []
-    for (data, model, loss, variant), g in missing.groupby(["data", "paper_model", "paper_loss", variants], sort=False):
-        progress = g["progress"].fillna("") if "progress" in g else pd.Series("", index=g.index)
-        seeds = [(int(seed), p) for seed, p in sorted(set(zip(g["seed"], progress)))]
+    for (data, model, loss, variant), g in missing.groupby(
+            ["data", "paper_model", "paper_loss", missing["variant"].fillna("")], sort=False):
+        seeds = [(int(seed), p) for seed, p in sorted(set(zip(g["seed"], g["progress"].fillna(""))))]
         if any(p for _, p in seeds):
             what = "; ".join(f"seed {seed}, {p or 'not started'}" for seed, p in seeds)
         else:
