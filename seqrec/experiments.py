@@ -204,7 +204,8 @@ def _ablations() -> Grid:
         specs.append(({**s3, "loss": loss}, _labels(g, "S3Rec", name, kind, ablation="patience")))
     # patience 40 on the Table 2 cells whose own curve ended on a plateau near its peak (analysis: early stopping
     # "not ruled out"): GRU4Rec CCE on Toys_and_Games, SR-GNN CCE (the paper's variant) on Beauty (SR-GNN CCE on
-    # Toys_and_Games also ended on a plateau, but analysis.levelled_off bounds its climb far below the reported value),
+    # Toys_and_Games: its seed-42 run levelled off far below the reported value, and seeds 42 and 44, which
+    # trained to epochs 75 and 63, settle what seed 43's plateau at epoch 20 leaves open: analysis._longer_seeds),
     # S3-Rec CCE on Beauty and Toys_and_Games (-11 % and -12 %, each valid NDCG@20 within 1 % of its peak for the last
     # 10 epochs) and S3-Rec BCE on Toys_and_Games (-56 %: its valid NDCG@20 sat on a plateau (0.019-0.023) all 21
     # epochs, peaking at epoch 11, so the 6 % dip that stopped it is thin evidence of overfitting; SASRec BCE on the

@@ -518,11 +518,48 @@ def test_levelled_off_by_hand():
     assert analysis.levelled_off(_curve(valid, range(12, 0, -1)), "valid_HIT@10", 20, patience=2) is None
 
 
-def _stored_curve(tmp_path, name, valid, train, **config) -> str:
+def _stored_curve(tmp_path, name, valid, train, metrics=None, **config) -> str:
     path = tmp_path / f"{name}.json"
-    results.save({"config": {"monitor": "valid_NDCG@20", **config}, "metrics": {}, "provenance": {},
+    results.save({"config": {"monitor": "valid_NDCG@20", **config}, "metrics": metrics or {}, "provenance": {},
                   "curve": _curve(valid, train)}, path)
     return str(path)
+
+
+def test_early_stopping_settled_by_the_cells_seeds_that_trained_longer(tmp_path):
+    # seed 43 stops on a plateau (epoch 3, 1 % below its peak at 2): its own curve leaves early stopping open
+    short = _stored_curve(tmp_path, "short", [0.1, 0.2, 0.198], [9, 8, 7], {"full_HIT@10": 0.0180}, seed=43)
+    # seeds 42 and 44 overfit after training to epochs 45 and 50, past epoch 2 + 40 = 42
+    def long(name, epochs, value, seed):
+        valid = [0.1 + 0.001 * e for e in range(epochs - 10)] + [0.05] * 10     # peak at epochs - 10, then a drop
+        return _stored_curve(tmp_path, name, valid, range(epochs, 0, -1), {"full_HIT@10": value}, seed=seed)
+    seed42, seed44 = long("s42", 45, 0.0160, 42), long("s44", 50, 0.0170, 44)
+    cell = _cell("Toys", "SR-GNN", "improved", "CCE", "HIT@10", 0.0681, 0.0170, 0.0010, 3)
+    c = pd.DataFrame([cell])
+    c["verdict"] = ["worse"]
+    srgnn = dict(data="Toys", model="srgnn", paper_model="SR-GNN", loss="cce", loss_kind="improved",
+                 metric="full_HIT@10", variant="authors")
+
+    def reason(*paths):
+        frame = pd.DataFrame([_run(0.017, path=p, **srgnn) for p in paths])
+        return analysis.discrepancy_reasons(c, pd.DataFrame(), frame)[0]
+
+    # (0.0160 + 0.0170) / 2 = 0.0165, -76 % from 0.0681, on the cell's side: training longer does not close the gap
+    assert ("nor by early stopping (the run with seed 43 stopped at epoch 3, 1% below its valid NDCG@20 peak at "
+            "epoch 2, without the signature of overfitting, but the cell's runs with seeds 42 and 44 trained to "
+            "epochs 45 (best 35) and 50 (best 40), past epoch 42, as far as a patience of 40 would have taken it, "
+            "and reach 0.0165 on average, -76% from the reported 0.0681)") in reason(seed42, short, seed44)
+    # one longer seed: singular words
+    assert "but the cell's run with seed 42 trained to epoch 45 (best 35), past epoch 42" in reason(short, seed42)
+    # a seed that stopped before epoch 42 settles nothing
+    early = long("s45", 40, 0.0160, 45)
+    assert "not ruled out: early stopping" in reason(short, seed42, early)
+    # longer seeds landing within 10 % of the reported value (or past it) leave it open too
+    near = long("near", 50, 0.0650, 46)
+    assert "not ruled out: early stopping" in reason(short, near)
+    past = long("past", 50, 0.0800, 47)
+    assert "not ruled out: early stopping" in reason(short, past)
+    # alone, the short run stays open
+    assert "not ruled out: early stopping" in reason(short)
 
 
 def test_early_stopping_ruled_out_when_a_plateau_could_not_close_the_gap(tmp_path):

@@ -83,13 +83,19 @@ def _variant_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     return ("ruled out", f"the variant (our causal SR-GNN reaches {value:.4f})")
 
 
+LONG_PATIENCE = 40
+"""The patience of the patience ablation's reruns: a run that stopped without the signature of overfitting counts
+as settled when another seed of its cell trained at least this many epochs past its best epoch."""
+
+
 def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     """Early stopping judged from the stored curves of the cell's runs: ``("ruled out", why)`` when every run
     overfit after its best epoch (:func:`overfit_after_best`: a longer patience would only have kept the same
     peak) or had levelled off so far that, climbing on at its second half's pace until the epoch budget
-    (:func:`levelled_off`), the cell would still stay outside the tolerance below the reported value; ``("open",
-    why)`` when some run did neither (a longer patience might have gone further), None when no usable curve is
-    stored."""
+    (:func:`levelled_off`), the cell would still stay outside the tolerance below the reported value, or, for a run
+    that did neither, when the cell's other seeds trained at least :data:`LONG_PATIENCE` epochs past that run's best
+    epoch and still land outside the tolerance on the cell's side (:func:`_longer_seeds`); ``("open", why)`` when
+    some run did none of these (a longer patience might have gone further), None when no usable curve is stored."""
     from .. import results
 
     sel = _cell_rows(r, frame)
@@ -101,8 +107,8 @@ def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     if None in stats:
         return None
     name = runs[0]["config"]["monitor"].replace("_", " ", 1)
-    plateaus = []
-    for run, o in zip(runs, stats):
+    plateaus, open_runs = [], []
+    for i, (run, o) in enumerate(zip(runs, stats)):
         if _overfit(o):
             continue
         config = run["config"]
@@ -110,10 +116,19 @@ def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
             if "epochs" in config else None
         ceiling = r["reproduced"] * (1 + level["gain"]) if level else None
         if ceiling is None or ceiling >= r["reported"] or _within_tolerance(ceiling, r):
+            open_runs.append(i)
+        else:
+            plateaus.append((config, level, ceiling))
+    if open_runs:
+        o = stats[open_runs[0]]
+        longer = _longer_seeds(r, runs, stats, open_runs)
+        if longer is None:
             return ("open", f"early stopping ({name} at epoch {o['last_epoch']}, where training stopped, was "
                             f"{o['drop']:.0%} below its peak at epoch {o['best_epoch']}, without the signature of "
                             f"overfitting; a run with a longer patience would settle it)")
-        plateaus.append((config, level, ceiling))
+        return ("ruled out", f"early stopping (the run with seed {runs[open_runs[0]]['config']['seed']} stopped at "
+                             f"epoch {o['last_epoch']}, {o['drop']:.0%} below its {name} peak at epoch "
+                             f"{o['best_epoch']}, without the signature of overfitting, but {longer})")
     if plateaus:
         config, level, ceiling = plateaus[0]
         more = f"; each of the other {len(runs) - 1} seeds overfit or fell short too" if len(runs) > 1 else ""
@@ -128,6 +143,33 @@ def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     return ("ruled out", f"early stopping (the run overfit: {name} peaked at epoch {o['best_epoch']} and was "
                          f"{o['drop']:.0%} lower at epoch {o['last_epoch']} while the training loss fell another "
                          f"{o['train_drop']:.0%}{more})")
+
+
+def _longer_seeds(r, runs: list[dict], stats: list[dict], open_runs: list[int]) -> str | None:
+    """Words for :func:`_overfitting_check` when the cell's other seeds settle what the curves of the runs
+    ``open_runs`` (indices into ``runs`` and their :func:`after_best` ``stats``) leave open: every run not open
+    trained to at least :data:`LONG_PATIENCE` epochs past the latest best epoch of the open runs (as far as a rerun
+    with that patience would certainly have gone), and their mean test value of the cell's metric is outside the
+    tolerance on the cell's side of the reported value (training longer, as those seeds did, does not bring the cell
+    near it). None when no such seeds are stored or they land within the tolerance or across the reported value."""
+    reach = max(stats[i]["best_epoch"] for i in open_runs) + LONG_PATIENCE
+    others = [i for i in range(len(runs)) if i not in open_runs]
+    key = f"full_{r['metric']}"
+    if not others or any(stats[i]["last_epoch"] < reach or key not in runs[i].get("metrics", {}) for i in others):
+        return None
+    value = sum(runs[i]["metrics"][key] for i in others) / len(others)
+    if _within_tolerance(value, r) or (value - r["reported"]) * (r["reproduced"] - r["reported"]) <= 0:
+        return None
+    def listed(words: list[str]) -> str:
+        return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+    seeds = listed([str(runs[i]["config"]["seed"]) for i in others])
+    ends = listed([f"{stats[i]['last_epoch']} (best {stats[i]['best_epoch']})" for i in others])
+    many = len(others) > 1
+    return (f"the cell's run{'s' if many else ''} with seed{'s' if many else ''} {seeds} trained to epoch"
+            f"{'s' if many else ''} {ends}, past epoch {reach}, as far as a patience of {LONG_PATIENCE} would have "
+            f"taken it, and reach{'' if many else 'es'} {value:.4f}{' on average' if many else ''}, "
+            f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f}")
 
 
 def _same_direction(r, compared: pd.DataFrame, min_datasets: int = 3, share: float = 0.75) -> str | None:
