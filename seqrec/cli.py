@@ -74,7 +74,8 @@ def cmd_progress(args) -> int:
     for r in parked(args.results_dir, args.profile):  # carried from another clone (seqrec park)
         print(f"parked {r['name']}: epoch {r['epoch']} (the next run takes it back where it is further along)")
     for r in unfinished():  # S3-Rec pretrainings (shared by profiles: their checkpoints are found by name)
-        print(f"pretraining {r['checkpoint']}: epoch {r['epoch']} of {r['epochs']}, {r['seconds'] / 60:.1f} min, "
+        left = "" if r["seconds_left"] is None else f", about {r['seconds_left'] / 3600:.1f} h left at that pace"
+        print(f"pretraining {r['checkpoint']}: epoch {r['epoch']} of {r['epochs']}, {r['seconds'] / 60:.1f} min{left}, "
               f"{'training now' if r['training'] else 'interrupted (the next run resumes it)'}")
     if not rows:
         print(f"no cell of the {args.profile} profile is training or interrupted (nothing in "

@@ -247,7 +247,8 @@ def _ensure_pretrained(config: TrainConfig, path: Path, *, dataset, progress: bo
 
 def unfinished() -> list[dict]:
     """The S3-Rec pretrainings under ``<root>/pretrain/`` not finished yet: ``checkpoint`` (file name), ``epoch``
-    (epochs done), ``epochs`` (planned), ``seconds`` and ``training`` (True while a process holds its lock)."""
+    (epochs done), ``epochs`` (planned), ``seconds`` (spent so far), ``seconds_left`` (the epochs left at the mean
+    seconds per epoch so far; None before the first epoch) and ``training`` (True while a process holds its lock)."""
     rows = []
     for path in sorted(_root().glob("*.pt")):
         try:
@@ -256,8 +257,9 @@ def unfinished() -> list[dict]:
         except Exception:  # noqa: BLE001  a checkpoint being replaced right now, or a foreign file
             continue
         if done < planned:
+            left = (planned - done) * saved["seconds"] / done if done else None
             rows.append({"checkpoint": path.name, "epoch": done, "epochs": planned, "seconds": saved["seconds"],
-                         "training": held(path.with_name(path.name + ".lock"))})
+                         "seconds_left": left, "training": held(path.with_name(path.name + ".lock"))})
     return rows
 
 

@@ -519,12 +519,20 @@ def test_s3rec_recipe_bad_names_and_checkpoint_names(rule_dataset):
         models.build(config, NR)
 
 
-def test_unfinished_pretrainings_are_listed_until_they_finish(rule_dataset):
+def test_unfinished_pretrainings_are_listed_until_they_finish(rule_dataset, tmp_path, capsys):
     config = TrainConfig(data=rule_dataset, model="s3rec", loss="cce", model_options={"pretrain_epochs": 2}, **SMALL)
     assert pretrain.unfinished() == []
     path = pretrain.ensure_pretrained(config, progress=False, stop_after=1)
     rows = pretrain.unfinished()
     assert [(r["checkpoint"], r["epoch"], r["epochs"], r["training"]) for r in rows] == [(path.name, 1, 2, False)]
+    # one epoch left at the pace of the one done
+    assert rows[0]["seconds"] > 0 and rows[0]["seconds_left"] == pytest.approx(rows[0]["seconds"])
+    from seqrec import cli
+
+    assert cli.main(["progress", "--profile", "smoke", "--results-dir", str(tmp_path)]) == 0
+    line = f"pretraining {path.name}: epoch 1 of 2, {rows[0]['seconds'] / 60:.1f} min, " \
+           f"about {rows[0]['seconds'] / 3600:.1f} h left at that pace, interrupted (the next run resumes it)"
+    assert line in capsys.readouterr().out.splitlines()
     from seqrec.locking import file_lock
 
     with file_lock(path.with_name(path.name + ".lock")):  # what a pretraining process holds meanwhile
