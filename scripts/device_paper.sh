@@ -21,13 +21,15 @@
 # (or a CPU run) goes on from there. The files this call wrote come back as one tar.gz cut into 15 MiB parts (the
 # tool returns at most 8 files of 16 MiB), result records first, then checkpoints, as many as fit in MAX_MIB.
 #
-# Done by 2026-12-06: every cell of Table 2, Table 3's Beauty rows and Figure 1, and every ablation cell but the
-# newest (mostly on CPU; on the H200, 2026-12-04, two calls, 737 s of training: the Figure 1 seed check, part of the
-# Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.7 min on 1 CPU thread, and part of the
-# authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min). Left: S3-Rec BCE and CCE seeds 43 and 44 on
-# Yelp (ablations, seeds), each seed with its own 100-epoch pretraining (about 3.5-4 min an epoch on 1 CPU thread,
-# begun on CPU 2026-12-06 and carried in checkpoints/pretrain or results/paper/parked), then ~0.3 h BCE and ~0.9 h CCE
-# finetuning on CPU: the default CELLS below.
+# Done by 2026-12-06: every planned cell of the paper profile (Table 2, Table 3's Beauty rows, Figure 1 and every
+# ablation), mostly on CPU; on the H200, 2026-12-04, two calls, 737 s of training: the Figure 1 seed check, part of
+# the Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.7 min on 1 CPU thread, and part of the
+# authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last cells, S3-Rec BCE and CCE seeds 43
+# and 44 on Yelp, each seed with its own 100-epoch pretraining, took about 5.4 CPU hours a seed over four sessions.
+# So the default CELLS, every grid, finds nothing to train and only checks that (and runs the CUDA tests). What a GPU
+# would add is S3-Rec's seeds on Beauty, Sports_and_Outdoors and Toys_and_Games (2.7-6.2 CPU hours of pretraining a
+# seed, minutes here): add them to the seeds ablation in seqrec/experiments.py first, then name them, e.g.
+#   CELLS="ablations:ablation=seeds;model=s3rec;data=Beauty"
 set -u
 BUDGET=${BUDGET:-500}
 JOBS=${JOBS:-3}
@@ -37,7 +39,7 @@ OUT=${OUT:-$PWD/device_out}
 mkdir -p "$OUT"
 export SEQREC_DATA_DIR=${SEQREC_DATA_DIR:-$PWD/.devdata} PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-CELLS=${CELLS:-"ablations:ablation=seeds;model=s3rec;data=Yelp"}
+CELLS=${CELLS:-"table2: table3: figure1: ablations:"}
 touch /tmp/device_start
 start=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
