@@ -22,13 +22,15 @@
 # tool returns at most 8 files of 16 MiB), result records first, then checkpoints, as many as fit in MAX_MIB.
 #
 # Done by 2026-12-06: every planned cell of the paper profile (Table 2, Table 3's Beauty rows, Figure 1 and every
-# ablation), mostly on CPU; on the H200, 2026-12-04, two calls, 737 s of training: the Figure 1 seed check, part of
-# the Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.7 min on 1 CPU thread, and part of the
-# authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last cells, S3-Rec BCE and CCE seeds 43
-# and 44 on Yelp, each seed with its own 100-epoch pretraining, took about 5.4 CPU hours a seed over four sessions.
-# So the default CELLS, every grid, finds nothing to train and only checks that (and runs the CUDA tests). What a GPU
-# would add is S3-Rec's seeds on Beauty, Sports_and_Outdoors and Toys_and_Games (2.7-6.2 CPU hours of pretraining a
-# seed, minutes here): add them to the seeds ablation in seqrec/experiments.py first, then name them, e.g.
+# ablation) but the newest, mostly on CPU; on the H200, 2026-12-04, two calls, 737 s of training: the Figure 1 seed
+# check, part of the Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.7 min on 1 CPU thread, and
+# part of the authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last seeds cells, S3-Rec BCE
+# and CCE seeds 43 and 44 on Yelp, each seed with its own 100-epoch pretraining, took about 5.4 CPU hours a seed over
+# four sessions. Left: the patience-40 rerun of S3-Rec BCE on Yelp (seed 44; parked at epoch 27 with its pretraining,
+# ~25 CPU minutes to go). The default CELLS, every grid, trains whatever is unstored and otherwise only runs the CUDA
+# tests. What a GPU would add is S3-Rec's seeds on Beauty, Sports_and_Outdoors and Toys_and_Games (2.7-6.2 CPU hours
+# of pretraining a seed, minutes here): add them to the seeds ablation in seqrec/experiments.py first, then name them,
+# e.g.
 #   CELLS="ablations:ablation=seeds;model=s3rec;data=Beauty"
 set -u
 BUDGET=${BUDGET:-500}
