@@ -94,14 +94,17 @@ def test_grid_contents_match_the_paper():
     t3 = experiments.cells("table3", "paper")
     assert [(c.config.model, c.config.loss) for c in t3] == [("sasrec", "bce"), ("bert4rec", "mlm"), ("sasrec", "cce")]
     seeds = experiments.cells("ablations", "paper", {"ablation": "seeds"})
-    # SASRec, SR-GNN and GRU4Rec: 2 losses x 5 datasets x 3 seeds each; S3-Rec: 2 losses x {LastFM, Yelp} x 3 seeds
-    assert len(seeds) == 3 * 2 * 5 * 3 + 2 * 2 * 3 and {c.config.seed for c in seeds} == {42, 43, 44}
+    # SASRec, SR-GNN, GRU4Rec and S3-Rec: 2 losses x 5 datasets x 3 seeds each
+    assert len(seeds) == 4 * 2 * 5 * 3 and {c.config.seed for c in seeds} == {42, 43, 44}
     gru4rec = {(c.config.data, c.config.loss, c.config.seed) for c in seeds if c.config.model == "gru4rec"}
     assert gru4rec == {(d, loss, s) for d in experiments.DATASETS for loss in ("ce", "cce") for s in (42, 43, 44)}
     assert {c.config.data for c in seeds if c.config.model == "srgnn"} == {"LastFM", "Toys_and_Games", "Beauty",
                                                                              "Sports_and_Outdoors", "Yelp"}
     s3rec = {(c.config.data, c.config.loss, c.config.seed) for c in seeds if c.config.model == "s3rec"}
-    assert s3rec == {(d, loss, s) for d in ("LastFM", "Yelp") for loss in ("bce", "cce") for s in (42, 43, 44)}
+    assert s3rec == {(d, loss, s) for d in experiments.DATASETS for loss in ("bce", "cce") for s in (42, 43, 44)}
+    # each S3-Rec seed finetunes from its dataset's protocol pretraining
+    assert all(c.config.model_options == {"pretrain_epochs": experiments.PRETRAIN_EPOCHS[c.config.data]}
+               for c in seeds if c.config.model == "s3rec")
     srgnn_more = {(c.config.data, c.config.loss, (c.config.model_options or {}).get("variant"), c.config.seed)
                   for c in seeds if c.config.model == "srgnn" and c.config.data != "LastFM"}
     assert srgnn_more == {(d, loss, v, s) for d in ("Toys_and_Games", "Beauty", "Sports_and_Outdoors", "Yelp")
