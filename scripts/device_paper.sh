@@ -21,17 +21,17 @@
 # (or a CPU run) goes on from there. The files this call wrote come back as one tar.gz cut into 15 MiB parts (the
 # tool returns at most 8 files of 16 MiB), result records first, then checkpoints, as many as fit in MAX_MIB.
 #
-# Done by 2026-12-06: every planned cell of the paper profile (Table 2, Table 3's Beauty rows, Figure 1 and every
-# ablation) but the newest, mostly on CPU; on the H200, 2026-12-04, two calls, 737 s of training: the Figure 1 seed
-# check, part of the Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.7 min on 1 CPU thread, and
-# part of the authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last seeds cells, S3-Rec BCE
-# and CCE seeds 43 and 44 on Yelp, each seed with its own 100-epoch pretraining, took about 5.4 CPU hours a seed over
-# four sessions. Left: the patience-40 rerun of S3-Rec BCE on Yelp (seed 44; parked at epoch 27 with its pretraining,
-# ~25 CPU minutes to go). The default CELLS, every grid, trains whatever is unstored and otherwise only runs the CUDA
-# tests. What a GPU would add is S3-Rec's seeds on Beauty, Sports_and_Outdoors and Toys_and_Games (2.7-6.2 CPU hours
-# of pretraining a seed, minutes here): add them to the seeds ablation in seqrec/experiments.py first, then name them,
-# e.g.
-#   CELLS="ablations:ablation=seeds;model=s3rec;data=Beauty"
+# Done by 2026-12-06: every cell of the paper profile planned before that day (Table 2, Table 3's Beauty rows,
+# Figure 1 and every ablation), mostly on CPU; on the H200, 2026-12-04, two calls, 737 s of training: the Figure 1
+# seed check, part of the Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.6 min on 1 CPU thread,
+# and part of the authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last of them, the
+# patience-40 rerun of S3-Rec BCE on Yelp (seed 44), landed on 2026-12-06.
+# Left: S3-Rec's seeds 43 and 44 on Beauty, Sports_and_Outdoors and Toys_and_Games (added to the seeds ablation on
+# 2026-12-06), each seed with its own protocol pretraining: ~6 CPU hours of pretraining a seed on 1 thread, then
+# 0.3-2.6 h of finetuning a cell. Sports_and_Outdoors runs on CPU (parked pretrainings in results/paper/parked/ when
+# a session ends), so the default CELLS names the other two: four pretrainings, JOBS at once, likely more than one
+# call's worth, but every call brings its checkpoints back for the next. Every grid at once:
+#   CELLS="table2: table3: figure1: ablations:"   (the runner skips what is stored)
 set -u
 BUDGET=${BUDGET:-500}
 JOBS=${JOBS:-3}
@@ -41,7 +41,7 @@ OUT=${OUT:-$PWD/device_out}
 mkdir -p "$OUT"
 export SEQREC_DATA_DIR=${SEQREC_DATA_DIR:-$PWD/.devdata} PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-CELLS=${CELLS:-"table2: table3: figure1: ablations:"}
+CELLS=${CELLS:-"ablations:ablation=seeds;model=s3rec;data=Beauty,Toys_and_Games"}
 touch /tmp/device_start
 start=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
