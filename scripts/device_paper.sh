@@ -27,7 +27,7 @@
 # and part of the authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last of them, the
 # patience-40 rerun of S3-Rec BCE on Yelp (seed 44), landed on 2026-12-06.
 # Left: S3-Rec's seeds 43 and 44 on Beauty, Sports_and_Outdoors and Toys_and_Games (added to the seeds ablation on
-# 2026-12-06), each seed with its own protocol pretraining: ~6 CPU hours of pretraining a seed on 1 thread, then
+# 2026-12-06), each seed with its own protocol pretraining: 5-6 CPU hours of pretraining a seed on 1 thread, then
 # 0.3-2.6 h of finetuning a cell. Sports_and_Outdoors runs on CPU (parked pretrainings in results/paper/parked/ when
 # a session ends), so the default CELLS names the other two: four pretrainings, JOBS at once, likely more than one
 # call's worth, but every call brings its checkpoints back for the next. Every grid at once:
