@@ -26,11 +26,11 @@
 # seed check, part of the Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.6 min on 1 CPU thread,
 # and part of the authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last of them, the
 # patience-40 rerun of S3-Rec BCE on Yelp (seed 44), landed on 2026-12-06.
-# Left: S3-Rec's seeds 43 and 44 on Beauty, Sports_and_Outdoors and Toys_and_Games (added to the seeds ablation on
-# 2026-12-06), each seed with its own protocol pretraining: 5-6 CPU hours of pretraining a seed on 1 thread, then
-# 0.3-2.6 h of finetuning a cell. Sports_and_Outdoors runs on CPU (parked pretrainings in results/paper/parked/ when
-# a session ends), so the default CELLS names the other two: four pretrainings, JOBS at once, likely more than one
-# call's worth, but every call brings its checkpoints back for the next. Every grid at once:
+# Left (2026-12-07): S3-Rec's seeds 43 and 44 on Toys_and_Games (the seeds ablation's last cells; those on Beauty
+# and Sports_and_Outdoors landed on CPU by 2026-12-07), each seed with its own protocol pretraining: ~5-6 CPU hours
+# of pretraining a seed on 1 thread (parked in results/paper/parked/ when a session ends), then ~0.3 h BCE and ~2 h
+# CCE. The default CELLS names them: two pretrainings, likely more than one call's worth, but every call brings its
+# checkpoints back for the next. Every grid at once:
 #   CELLS="table2: table3: figure1: ablations:"   (the runner skips what is stored)
 set -u
 BUDGET=${BUDGET:-500}
@@ -41,7 +41,7 @@ OUT=${OUT:-$PWD/device_out}
 mkdir -p "$OUT"
 export SEQREC_DATA_DIR=${SEQREC_DATA_DIR:-$PWD/.devdata} PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-CELLS=${CELLS:-"ablations:ablation=seeds;model=s3rec;data=Beauty,Toys_and_Games"}
+CELLS=${CELLS:-"ablations:ablation=seeds;model=s3rec;data=Toys_and_Games"}
 touch /tmp/device_start
 start=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
