@@ -27,10 +27,10 @@
 # and part of the authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last of them, the
 # patience-40 rerun of S3-Rec BCE on Yelp (seed 44), landed on 2026-12-06.
 # Left (2026-12-07): S3-Rec's seeds 43 and 44 on Toys_and_Games (the seeds ablation's last cells; those on Beauty
-# and Sports_and_Outdoors landed on CPU by 2026-12-07), each seed with its own protocol pretraining: ~5-6 CPU hours
-# of pretraining a seed on 1 thread (parked in results/paper/parked/ when a session ends), then ~0.3 h BCE and ~2 h
-# CCE. The default CELLS names them: two pretrainings, likely more than one call's worth, but every call brings its
-# checkpoints back for the next. Every grid at once:
+# and Sports_and_Outdoors landed on CPU by 2026-12-07), each seed with its own protocol pretraining (parked in
+# results/paper/parked/ when a session ends; CPU costs in the seeds comment of seqrec/experiments.py). The default
+# CELLS names them: two pretrainings, likely more than one call's worth, but every call brings its checkpoints back
+# for the next. Every grid at once:
 #   CELLS="table2: table3: figure1: ablations:"   (the runner skips what is stored)
 set -u
 BUDGET=${BUDGET:-500}
