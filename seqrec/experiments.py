@@ -287,7 +287,7 @@ def _ablations() -> Grid:
     # are the largest (+125 % to +243 % HIT@10), but the scoreboard calls a pair with one seed on a side untested; on
     # 1 CPU thread a seed costs ~5.1 h of pretraining (306 min / 100 epochs) then ~0.3 h BCE and ~2.3-2.6 h CCE on
     # Sports_and_Outdoors, ~4.9-6.2 h (295-371 min / 150 epochs) then ~0.5-0.9 h and ~1.4-1.6 h on Beauty,
-    # ~3.6-6.1 h (216-365 min / 150 epochs) then ~0.1-0.8 h and ~2.6 h (seed 42) on Toys_and_Games (carried over
+    # ~3.6-6.1 h (216-365 min / 150 epochs) then ~0.1-0.8 h and ~1.1-2.6 h on Toys_and_Games (carried over
     # sessions by the pretraining checkpoint; 12-14 s a Sports_and_Outdoors pretraining epoch on an H200)
     for config, labels in _table2_specs(g, ablation="seeds"):
         if (config.get("model_options") or {}).get("variant") == "causal":
