@@ -26,11 +26,10 @@
 # seed check, part of the Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.6 min on 1 CPU thread,
 # and part of the authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last of them, the
 # patience-40 rerun of S3-Rec BCE on Yelp (seed 44), landed on 2026-12-06.
-# Left (2026-12-07): S3-Rec's seeds 43 and 44 on Toys_and_Games (the seeds ablation's last cells; those on Beauty
-# and Sports_and_Outdoors landed on CPU by 2026-12-07), each seed with its own protocol pretraining (parked in
-# results/paper/parked/ when a session ends; CPU costs in the seeds comment of seqrec/experiments.py). The default
-# CELLS names them: two pretrainings, likely more than one call's worth, but every call brings its checkpoints back
-# for the next. Every grid at once:
+# Left (2026-12-07): S3-Rec + CCE on Toys_and_Games, seed 43, the seeds ablation's last cell (every other seed
+# landed on CPU by 2026-12-07). Its pretraining is done; its finetuning is parked in results/paper/parked/ (CPU
+# costs in the seeds comment of seqrec/experiments.py). The default CELLS covers it: the runner skips the stored
+# cells and resumes this one from the park. Every grid at once:
 #   CELLS="table2: table3: figure1: ablations:"   (the runner skips what is stored)
 set -u
 BUDGET=${BUDGET:-500}
