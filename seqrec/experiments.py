@@ -217,7 +217,9 @@ def _ablations() -> Grid:
     # from its own pretraining (~50 epochs, ~1 h on 1 CPU thread). S3-Rec BCE on Beauty: seeds 42 and 43 trained
     # 10 epochs past their best (47 and 70), but seed 44 of the seeds ablation stopped at epoch 40, 4 % below its peak
     # at 30, without overfitting, the one run that leaves the cell's early stopping "not ruled out"; it is rerun from
-    # its own pretraining (150 epochs, ~6 h on 1 CPU thread, parked across sessions)
+    # its own pretraining (150 epochs, ~5 h on 1 CPU thread, parked across sessions); that run and its pretraining
+    # trained on AVX2 hosts, so the rerun is held to AVX2 kernels (scripts/replay_kernels.py's HELD_TO_AVX2 in the
+    # environment) to differ from it in patience only, its first 40 epochs replaying that run's bit for bit
     for data, model, paper_model, loss, variant, seed in (("Toys_and_Games", "gru4rec", "GRU4Rec", "cce", "", 42),
                                                            ("Beauty", "srgnn", "SR-GNN", "cce", "authors", 42),
                                                            ("Beauty", "s3rec", "S3Rec", "cce", "", 42),
