@@ -562,6 +562,45 @@ def test_early_stopping_settled_by_the_cells_seeds_that_trained_longer(tmp_path)
     assert "not ruled out: early stopping" in reason(short)
 
 
+def test_open_early_stopping_names_the_patience_rerun_under_way(tmp_path):
+    plateau = _stored_curve(tmp_path, "plateau", [0.1, 0.2, 0.198], [9, 8, 7], seed=44)   # 1 % below its peak: open
+    c = pd.DataFrame([_cell("Beauty", "S3Rec", "original", "BCE", "NDCG@10", 0.0307, 0.0194),
+                      _cell("Toys", "SR-GNN", "improved", "CCE", "NDCG@10", 0.0354, 0.0250)])
+    c["verdict"] = ["worse", "worse"]
+    frame = pd.DataFrame([
+        _run(0.0194, data="Beauty", model="s3rec", paper_model="S3Rec", loss="bce", loss_kind="original", path=plateau),
+        _run(0.0250, data="Toys", model="srgnn", paper_model="SR-GNN", loss="cce", loss_kind="improved",
+             variant="authors", path=plateau)])
+
+    def planned(*rows):
+        base = dict(data="Beauty", paper_model="S3Rec", loss_kind="original", ablation="patience", variant="",
+                    seed=44, stored=False, progress="pretraining 37 of 150 epochs done (local checkpoint)")
+        return pd.DataFrame([{**base, **row} for row in rows])
+
+    def reasons(p):
+        return analysis.discrepancy_reasons(c, pd.DataFrame(), frame, planned=p)
+
+    settle = "without the signature of overfitting; a run with a longer patience would settle it"
+    # no plan: the sentence ends where it always did
+    assert reasons(None)[0].endswith(settle + ")")
+    # the cell's rerun, not stored: named, with how far it has got
+    assert reasons(planned({}))[0].endswith(
+        settle + ": the patience ablation's rerun of seed 44 (pretraining 37 of 150 epochs done, local checkpoint) "
+        "is planned, not stored yet)")
+    # two reruns, one not begun
+    assert reasons(planned({}, {"seed": 43, "progress": ""}))[0].endswith(
+        "reruns of seed 43 (not started) and seed 44 (pretraining 37 of 150 epochs done, local checkpoint) are "
+        "planned, not stored yet)")
+    # stored, of another ablation, dataset or loss: nothing under way for this cell
+    for other in ({"stored": True}, {"ablation": "seeds"}, {"data": "Toys"}, {"loss_kind": "improved"}):
+        assert reasons(planned(other))[0].endswith(settle + ")")
+    # SR-GNN with CCE: only a rerun of the variant the cell reads counts
+    srgnn = {"data": "Toys", "paper_model": "SR-GNN", "loss_kind": "improved", "progress": ""}
+    assert reasons(planned({**srgnn, "variant": "causal"}))[1].endswith(settle + ")")
+    assert reasons(planned({**srgnn, "variant": "authors"}))[1].endswith(
+        settle + ": the patience ablation's rerun of seed 44 (not started) is planned, not stored yet)")
+
+
 def test_early_stopping_ruled_out_when_a_plateau_could_not_close_the_gap(tmp_path):
     # the curve of test_levelled_off_by_hand: at its pace the best gains 8.9 % by epoch 20
     valid = [0.10, 0.20, 0.25, 0.27, 0.28, 0.275, 0.29, 0.30, 0.29, 0.295, 0.30, 0.299]

@@ -83,19 +83,43 @@ def _variant_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
     return ("ruled out", f"the variant (our causal SR-GNN reaches {value:.4f})")
 
 
+def _pending_patience(r, planned: pd.DataFrame | None) -> str:
+    """The patience ablation's reruns of the compared cell ``r`` that ``planned`` (:func:`planned_cells` of the
+    ablations grid, with ``results_dir``) holds but the store lacks, in words with how far each has got, e.g. "the
+    patience ablation's rerun of seed 44 is under way (pretraining 37 of 150 epochs done, local checkpoint)"; ""
+    for none. SR-GNN with CCE counts the variant the cell reads, as :func:`_cell_rows` does."""
+    if planned is None or not len(planned) or not {"stored", "ablation", "loss_kind"} <= set(planned.columns):
+        return ""
+    sel = planned[(planned["ablation"] == "patience") & ~planned["stored"].astype(bool)
+                  & (planned["data"] == r["dataset"]) & (planned["paper_model"] == r["model"])
+                  & (planned["loss_kind"] == r["loss_kind"])]
+    if r["model"] == "SR-GNN" and r["loss_kind"] == "improved" and "variant" in sel:
+        from ..paper import SRGNN_CCE_VARIANT
+
+        sel = sel[sel["variant"].fillna("").astype(str) == SRGNN_CCE_VARIANT]
+    if not len(sel):
+        return ""
+    progress = sel["progress"].fillna("") if "progress" in sel else pd.Series("", index=sel.index)
+    runs = [f"seed {int(seed)} ({p.replace(' (', ', ', 1).rstrip(')') if p else 'not started'})"
+            for seed, p in sorted(zip(sel["seed"], progress))]
+    return (f"the patience ablation's rerun{'s' * (len(runs) > 1)} of {' and '.join(runs)} "
+            f"{'are' if len(runs) > 1 else 'is'} planned, not stored yet")
+
+
 LONG_PATIENCE = 40
 """The patience of the patience ablation's reruns: a run that stopped without the signature of overfitting counts
 as settled when another seed of its cell trained at least this many epochs past its best epoch."""
 
 
-def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
+def _overfitting_check(r, frame: pd.DataFrame, pending: str = "") -> tuple[str, str] | None:
     """Early stopping judged from the stored curves of the cell's runs: ``("ruled out", why)`` when every run
     overfit after its best epoch (:func:`overfit_after_best`: a longer patience would only have kept the same
     peak) or had levelled off so far that, climbing on at its second half's pace until the epoch budget
     (:func:`levelled_off`), the cell would still stay outside the tolerance below the reported value, or, for a run
     that did neither, when the cell's other seeds trained at least :data:`LONG_PATIENCE` epochs past that run's best
     epoch and still land outside the tolerance on the cell's side (:func:`_longer_seeds`); ``("open", why)`` when
-    some run did none of these (a longer patience might have gone further), None when no usable curve is stored."""
+    some run did none of these (a longer patience might have gone further; ``pending``, from
+    :func:`_pending_patience`, says where such a run is under way), None when no usable curve is stored."""
     from .. import results
 
     sel = _cell_rows(r, frame)
@@ -125,7 +149,7 @@ def _overfitting_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
         if longer is None:
             return ("open", f"early stopping ({name} at epoch {o['last_epoch']}, where training stopped, was "
                             f"{o['drop']:.0%} below its peak at epoch {o['best_epoch']}, without the signature of "
-                            f"overfitting; a run with a longer patience would settle it)")
+                            f"overfitting; a run with a longer patience would settle it{pending and ': '}{pending})")
         return ("ruled out", f"early stopping (the run with seed {runs[open_runs[0]]['config']['seed']} stopped at "
                              f"epoch {o['last_epoch']}, {o['drop']:.0%} below its {name} peak at epoch "
                              f"{o['best_epoch']}, without the signature of overfitting, but {longer})")
@@ -288,7 +312,7 @@ def _seed_scope(changed: pd.DataFrame, r, frame: pd.DataFrame | None) -> str:
 
 
 def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None,
-                        seen_scoring: pd.DataFrame | None = None) -> pd.Series:
+                        seen_scoring: pd.DataFrame | None = None, planned: pd.DataFrame | None = None) -> pd.Series:
     """For each run cell of ``compared`` (Table 2) off by more than the tolerance, what our stored runs say about
     the cause; "" for the other cells. Checked, in order:
 
@@ -299,7 +323,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
       its best epoch (:func:`overfit_after_best`: a longer patience could only have kept the same peak; ruled
       out), or level off so far that its second half's pace, kept up until the epoch budget, would still leave
       the cell outside the tolerance (:func:`levelled_off`; ruled out), or did one end on a plateau near its peak
-      that could still climb that far (not ruled out)?
+      that could still climb that far (not ruled out; with ``planned``, :func:`planned_cells` of the ablations
+      grid with ``results_dir``, the cell's patience reruns not stored yet are named, with how far each has got)?
     - *variant* (SR-GNN with CCE, which reads the authors' variant): does the ``causal`` variant of the same cell,
       stored in ``frame``, land within the tolerance of the reported value (or at least nearer than the cell, or past
       the reported value from the cell's side: partly)?
@@ -352,7 +377,7 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
                     ruled_out.append(f"early stopping (with patience {int(patience)} the cell reaches "
                                      f"{value:.4f}{scope})")
         if frame is not None and len(frame) and r["verdict"] == "worse" and not patience_run:
-            checked = _overfitting_check(r, frame)
+            checked = _overfitting_check(r, frame, _pending_patience(r, planned))
             if checked:
                 (ruled_out if checked[0] == "ruled out" else still_open).append(checked[1])
         checked = _variant_check(r, frame) if frame is not None and len(frame) else None
@@ -379,12 +404,13 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
 
 
 def discrepancies(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None,
-                  seen_scoring: pd.DataFrame | None = None) -> pd.DataFrame:
+                  seen_scoring: pd.DataFrame | None = None, planned: pd.DataFrame | None = None) -> pd.DataFrame:
     """The cells of ``compared`` (Table 2) outside the tolerance (verdict better or worse), with the
     :func:`discrepancy_reasons` column ``likely reason`` (``frame``: the tidy Table 2 frame, for the curve
-    checks; ``seen_scoring``: :func:`seen_scoring_checks`), indexed by ``dataset, model, loss, metric``."""
+    checks; ``seen_scoring``: :func:`seen_scoring_checks`; ``planned``: :func:`planned_cells` of the ablations grid,
+    for the patience reruns under way), indexed by ``dataset, model, loss, metric``."""
     off = compared[compared["verdict"].isin(["better", "worse"])].copy()
-    reasons = discrepancy_reasons(compared, runs, frame, seen_scoring)
+    reasons = discrepancy_reasons(compared, runs, frame, seen_scoring, planned)
     off["likely reason"] = reasons[off.index]
     return off.set_index(["dataset", "model", "loss", "metric"])[
         ["reported", "reproduced", "reproduced_std", "n_seeds", "rel_diff", "verdict", "likely reason"]]
