@@ -58,9 +58,12 @@ def _partly(nearness: str, factor: str, reaches: str, value: float, r, before: s
 
 def _cell_rows(r, frame: pd.DataFrame, variant: str | None = None) -> pd.DataFrame:
     """The rows of the tidy Table 2 ``frame`` behind the compared cell ``r``: as :func:`seqrec.paper.compare`
-    reads them (SR-GNN with CCE: the ``authors`` variant), or the given SR-GNN ``variant``."""
+    reads them (SR-GNN with CCE: the ``authors`` variant), or the given SR-GNN ``variant``. A frame without a
+    ``metric`` column (cells, not values: :func:`planned_cells`) is matched on the rest."""
     sel = frame[(frame["data"] == r["dataset"]) & (frame["paper_model"] == r["model"])
-                & (frame["loss_kind"] == r["loss_kind"]) & (frame["metric"] == f"full_{r['metric']}")]
+                & (frame["loss_kind"] == r["loss_kind"])]
+    if "metric" in frame:
+        sel = sel[sel["metric"] == f"full_{r['metric']}"]
     if r["model"] == "SR-GNN" and r["loss_kind"] == "improved" and "variant" in sel:
         from ..paper import SRGNN_CCE_VARIANT
 

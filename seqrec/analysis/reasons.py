@@ -84,24 +84,18 @@ def _variant_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
 
 
 def _pending_patience(r, planned: pd.DataFrame | None) -> str:
-    """The patience ablation's reruns of the compared cell ``r`` that ``planned`` (:func:`planned_cells` of the
-    ablations grid, with ``results_dir``) holds but the store lacks, in words with how far each has got, e.g. "the
-    patience ablation's rerun of seed 44 is under way (pretraining 37 of 150 epochs done, local checkpoint)"; ""
-    for none. SR-GNN with CCE counts the variant the cell reads, as :func:`_cell_rows` does."""
-    if planned is None or not len(planned) or not {"stored", "ablation", "loss_kind"} <= set(planned.columns):
+    """The patience ablation's reruns of the compared cell ``r`` (:func:`_cell_rows`) that ``planned``
+    (:func:`planned_cells` of the ablations grid, with ``results_dir``) holds but the store lacks, in words with how
+    far each has got, e.g. "the patience ablation's rerun of seed 44 (pretraining 37 of 150 epochs done, local
+    checkpoint) is planned, not stored yet"; "" for none."""
+    if planned is None or not len(planned) or "stored" not in planned:
         return ""
-    sel = planned[(planned["ablation"] == "patience") & ~planned["stored"].astype(bool)
-                  & (planned["data"] == r["dataset"]) & (planned["paper_model"] == r["model"])
-                  & (planned["loss_kind"] == r["loss_kind"])]
-    if r["model"] == "SR-GNN" and r["loss_kind"] == "improved" and "variant" in sel:
-        from ..paper import SRGNN_CCE_VARIANT
-
-        sel = sel[sel["variant"].fillna("").astype(str) == SRGNN_CCE_VARIANT]
+    sel = _cell_rows(r, planned)
+    sel = sel[(sel["ablation"] == "patience") & ~sel["stored"].astype(bool)]
     if not len(sel):
         return ""
-    progress = sel["progress"].fillna("") if "progress" in sel else pd.Series("", index=sel.index)
     runs = [f"seed {int(seed)} ({p.replace(' (', ', ', 1).rstrip(')') if p else 'not started'})"
-            for seed, p in sorted(zip(sel["seed"], progress))]
+            for seed, p in sorted(zip(sel["seed"], sel["progress"].fillna("")))]
     return (f"the patience ablation's rerun{'s' * (len(runs) > 1)} of {' and '.join(runs)} "
             f"{'are' if len(runs) > 1 else 'is'} planned, not stored yet")
 
