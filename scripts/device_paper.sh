@@ -26,13 +26,13 @@
 # seed check, part of the Sports_and_Outdoors pretraining at about 12-14 s per epoch against 3.6 min on 1 CPU thread,
 # and part of the authors' recipe on LastFM at about 9-11 s per epoch against 2.65 min. The last of them, the
 # patience-40 rerun of S3-Rec BCE on Yelp (seed 44), landed on 2026-12-06; the seeds ablation's last cell (S3-Rec +
-# CCE on Toys_and_Games, seed 43) on 2026-12-07, on CPU.
-# Left (2026-12-07): nothing for a GPU. The one open cell, added that day, is the patience-40 rerun of S3-Rec BCE on
-# Beauty (seed 44) with its own 150-epoch pretraining; it replays a run trained on AVX2 CPU hosts and stays on CPU,
-# held to AVX2 kernels (see the patience comment in seqrec/experiments.py), its pretraining parked in
-# results/paper/parked/. The default CELLS names only grids that are complete, so a call runs the CUDA tests and
-# trains nothing. Every grid at once (the open cell included, which a GPU would train with other kernels):
-#   CELLS="table2: table3: figure1: ablations:"   (the runner skips what is stored)
+# CCE on Toys_and_Games, seed 43) on 2026-12-07, on CPU; the patience-40 rerun of S3-Rec BCE on Beauty (seed 44),
+# with its own 150-epoch pretraining, on 2026-12-07, on CPU held to AVX2 kernels (see the patience comment in
+# seqrec/experiments.py), its first 40 epochs equal to the patience-10 run's bit for bit.
+# Left (2026-12-07): nothing; every grid of the paper profile is stored and nothing is parked. The default CELLS
+# names only complete grids, so a call runs the CUDA tests and trains nothing. Every grid at once (the runner skips
+# what is stored):
+#   CELLS="table2: table3: figure1: ablations:"
 set -u
 BUDGET=${BUDGET:-500}
 JOBS=${JOBS:-3}

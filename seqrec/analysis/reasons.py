@@ -288,6 +288,40 @@ def _recipe_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
                     tail=weighed)
 
 
+def _same_seeds(changed: pd.DataFrame, r, frame: pd.DataFrame | None):
+    """The compared cell ``r`` with its ``reproduced`` value taken from its own runs (in ``frame``) with the seeds
+    of ``changed`` when those cover fewer seeds than the cell averages (a one-seed rerun is set against that seed's
+    run, not against the mean over seeds); ``r`` itself when they cover as many or ``frame`` has none of them."""
+    seeds = {int(s) for s in changed["seed"].dropna()} if "seed" in changed else set()
+    if not seeds or len(seeds) >= r["n_seeds"] or frame is None or not len(frame):
+        return r
+    own = _cell_rows(r, frame)
+    own = own[own["seed"].isin(seeds)]
+    if not len(own):
+        return r
+    base = r.copy()
+    base["reproduced"] = own["value"].mean()
+    return base
+
+
+def _cut_by_budget(changed: pd.DataFrame) -> str:
+    """Words to append when the patience reruns ``changed`` (rows of stored runs, with ``epochs``, ``epochs_run``
+    and ``best_epoch``) trained their whole epoch budget: the budget, not the patience, ended them, so a longer
+    budget might have taken the cell further (e.g. ", its run cut at the 200-epoch budget (best epoch 189)");
+    "" when every run stopped early or the rows do not say."""
+    if not {"epochs", "epochs_run", "best_epoch", "seed"} <= set(changed.columns):
+        return ""
+    each = changed.drop_duplicates("seed").dropna(subset=["epochs", "epochs_run"])
+    cut = each[each["epochs_run"] >= each["epochs"]]
+    if not len(cut):
+        return ""
+    budget = int(cut["epochs"].iloc[0])
+    if len(each) == 1:
+        best = cut["best_epoch"].iloc[0]
+        return f", its run cut at the {budget}-epoch budget" + ("" if pd.isna(best) else f" (best epoch {int(best)})")
+    return f", {len(cut)} of its {len(each)} runs cut at the {budget}-epoch budget"
+
+
 def _seed_scope(changed: pd.DataFrame, r, frame: pd.DataFrame | None) -> str:
     """Words to append when a check's changed runs (``changed``) cover fewer seeds than the cell ``r`` averages:
     which seeds, and what the cell's own runs with those seeds reach (from ``frame``), so that a one-seed value is
@@ -312,7 +346,8 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
 
     - *seed variance*: with ≥ 2 seeds, is the reported value within our mean ± 2 std?
     - *early stopping*: does a run of the same cell with a longer patience (the ``patience`` ablation in ``runs``)
-      land within the tolerance of the reported value? Without such a run, for a *worse* cell, with ``frame`` = the
+      land within the tolerance of the reported value (or at least nearer, or past it: partly; a rerun that
+      trained its whole epoch budget is said to have been cut there)? Without such a run, for a *worse* cell, with ``frame`` = the
       tidy Table 2 frame whose ``path`` column leads to the stored curves: did every run of the cell overfit after
       its best epoch (:func:`overfit_after_best`: a longer patience could only have kept the same peak; ruled
       out), or level off so far that its second half's pace, kept up until the epoch budget, would still leave
@@ -363,13 +398,18 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
             p = p[p["ablation"] == "patience"]
             for patience, g in p.groupby("patience"):
                 patience_run = True
-                value, scope = g["value"].mean(), _seed_scope(g, r, frame)
-                if _explains(value, r):
+                value, scope, cut = g["value"].mean(), _seed_scope(g, r, frame), _cut_by_budget(g)
+                base = _same_seeds(g, r, frame)  # a rerun goes on from its seed's run: judged against that run
+                nearness = _nearness(value, base)
+                if nearness == "found":
                     found.append(f"early stopping: with patience {int(patience)} instead of 10 the same cell reaches "
-                                 f"{value:.4f}{scope} (reported {r['reported']:.4f})")
+                                 f"{value:.4f}{scope} (reported {r['reported']:.4f}){cut}")
+                elif nearness in ("partly", "past"):
+                    found.append(_partly(nearness, "early stopping", f"with patience {int(patience)} instead of 10 "
+                                         "the same cell reaches", value, base, "with patience 10") + scope + cut)
                 else:
                     ruled_out.append(f"early stopping (with patience {int(patience)} the cell reaches "
-                                     f"{value:.4f}{scope})")
+                                     f"{value:.4f}{scope}{cut})")
         if frame is not None and len(frame) and r["verdict"] == "worse" and not patience_run:
             checked = _overfitting_check(r, frame, _pending_patience(r, planned))
             if checked:
