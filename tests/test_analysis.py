@@ -1,4 +1,5 @@
 """seqrec.analysis against hand-computed values, closed-form gradients and the loss registry."""
+import json
 import math
 import re
 
@@ -949,6 +950,18 @@ def test_compute_spent_splits_a_run_resumed_on_another_device(tmp_path):
     assert t.loc[("cpu", "table2"), "train hours"] == pytest.approx(200 / 3600)
     assert t.loc[("gpu", "table2"), "train hours"] == pytest.approx(30 / 3600)
     assert t.loc[("cpu", "table2"), "pretraining hours"] == pytest.approx(1.0)
+    assert t.loc[("gpu", "table2"), "pretraining hours"] == pytest.approx(0.1)
+    # a second cell finetuned from the same pretraining adds none; the same checkpoint name trained anew (its
+    # sessions begun at another time, as when a rerun redoes a deleted pretraining) adds its own seconds
+    for k, started in enumerate(("", "2026-12-07T11:55:44+00:00")):
+        again = json.loads(json.dumps(run))
+        if started:
+            again["pretraining"]["sessions"] = [{"from_epoch": 0, "device": "cpu", "seconds": 1800.0,
+                                                 "started_at": started}]
+        results.save(again, tmp_path / "p" / "table2" / f"r{k}.json")
+    t = analysis.compute_spent("p", results_dir=tmp_path)
+    assert t.loc[("gpu", "table2"), "runs"] == 3
+    assert t.loc[("cpu", "table2"), "pretraining hours"] == pytest.approx(1.5)  # 3600 s once, then 1800 s
     assert t.loc[("gpu", "table2"), "pretraining hours"] == pytest.approx(0.1)
 
 

@@ -100,7 +100,8 @@ def _stored_runs(profile: str, results_dir: str = "results"):
 def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Compute behind the stored runs of ``profile``, per device and grid: ``runs`` (stored from that device: a run
     resumed on another device counts where it finished), ``wall hours`` (provenance wall time), ``train hours``
-    (training epochs only) and ``pretraining hours`` (S3-Rec, once per checkpoint). The hours go to the device of
+    (training epochs only) and ``pretraining hours`` (S3-Rec, once per pretraining: the cells finetuned from one
+    checkpoint count it once; one trained again under the same name, its sessions begun at other times, again). The hours go to the device of
     each session that did them, so a run begun on CPU and finished on a GPU splits its time between the two (a
     session's training seconds are read off the curve's cumulative ``elapsed``; a pretraining's from its sessions'
     ``seconds``, or all to its first session's device where a record predates them). Each stored file counts: a
@@ -125,9 +126,12 @@ def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
             rows.append({"device": stored_on, "grid": grid, "runs": 0,
                          "wall": float(prov.get("wall_seconds") or 0.0), "train": train, "pretraining": 0.0})
         pre = run.get("pretraining") or {}
-        if pre and pre.get("checkpoint") not in pretrain_seen:
-            pretrain_seen.add(pre.get("checkpoint"))
-            pre_sessions = pre.get("sessions") or []
+        pre_sessions = pre.get("sessions") or []
+        # one pretraining: its checkpoint's name and when its sessions began (cells finetuned from one checkpoint
+        # share it; a checkpoint of the same name trained anew, after the first was deleted, is new work)
+        pre_key = (pre.get("checkpoint"), tuple(x.get("started_at") for x in pre_sessions))
+        if pre and pre_key not in pretrain_seen:
+            pretrain_seen.add(pre_key)
             if pre_sessions and all("seconds" in x for x in pre_sessions):
                 split = [(x.get("device"), float(x["seconds"])) for x in pre_sessions]
             else:
