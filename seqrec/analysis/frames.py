@@ -101,11 +101,11 @@ def compute_spent(profile: str, results_dir: str = "results") -> pd.DataFrame:
     """Compute behind the stored runs of ``profile``, per device and grid: ``runs`` (stored from that device: a run
     resumed on another device counts where it finished), ``wall hours`` (provenance wall time), ``train hours``
     (training epochs only) and ``pretraining hours`` (S3-Rec, once per pretraining: the cells finetuned from one
-    checkpoint count it once; one trained again under the same name, its sessions begun at other times, again). The hours go to the device of
-    each session that did them, so a run begun on CPU and finished on a GPU splits its time between the two (a
-    session's training seconds are read off the curve's cumulative ``elapsed``; a pretraining's from its sessions'
-    ``seconds``, or all to its first session's device where a record predates them). Each stored file counts: a
-    configuration run twice counts twice. Error records are left out."""
+    checkpoint count it once; one trained again under the same name, its sessions begun at other times, again).
+    The hours go to the device of each session that did them, so a run begun on CPU and finished on a GPU splits
+    its time between the two (a session's training seconds are read off the curve's cumulative ``elapsed``; a
+    pretraining's from its sessions' ``seconds``, or all to its first session's device where a record predates
+    them). Each stored file counts: a configuration run twice counts twice. Error records are left out."""
     from ..results import session_seconds
 
     rows, pretrain_seen = [], set()

@@ -346,11 +346,12 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
 
     - *seed variance*: with ≥ 2 seeds, is the reported value within our mean ± 2 std?
     - *early stopping*: does a run of the same cell with a longer patience (the ``patience`` ablation in ``runs``)
-      land within the tolerance of the reported value (or at least nearer, or past it: partly; a rerun that
-      trained its whole epoch budget is said to have been cut there)? Without such a run, for a *worse* cell, with ``frame`` = the
-      tidy Table 2 frame whose ``path`` column leads to the stored curves: did every run of the cell overfit after
-      its best epoch (:func:`overfit_after_best`: a longer patience could only have kept the same peak; ruled
-      out), or level off so far that its second half's pace, kept up until the epoch budget, would still leave
+      land within the tolerance of the reported value (or at least nearer, or past it: partly), judged against the
+      cell's runs with the rerun's seeds (:func:`_same_seeds`; a rerun that trained its whole epoch budget is said
+      to have been cut there)? Without such a run, for a *worse* cell, with ``frame`` = the tidy Table 2 frame
+      whose ``path`` column leads to the stored curves: did every run of the cell overfit after its best epoch
+      (:func:`overfit_after_best`: a longer patience could only have kept the same peak; ruled out), or level
+      off so far that its second half's pace, kept up until the epoch budget, would still leave
       the cell outside the tolerance (:func:`levelled_off`; ruled out), or did one end on a plateau near its peak
       that could still climb that far (not ruled out; with ``planned``, :func:`planned_cells` of the ablations
       grid with ``results_dir``, the cell's patience reruns not stored yet are named, with how far each has got)?
