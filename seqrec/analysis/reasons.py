@@ -288,15 +288,22 @@ def _recipe_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
                     tail=weighed)
 
 
+def _scoped_seeds(changed: pd.DataFrame, r, frame: pd.DataFrame | None) -> tuple[list[int], pd.DataFrame]:
+    """The seeds of a check's changed runs (``changed``) when they cover fewer seeds than the cell ``r`` averages
+    ([] when as many or none), and the cell's own runs with those seeds (rows of ``frame``; empty without it)."""
+    none = pd.DataFrame(columns=["seed", "value"])
+    seeds = sorted({int(s) for s in changed["seed"].dropna()}) if "seed" in changed else []
+    if not seeds or len(seeds) >= r["n_seeds"]:
+        return [], none
+    own = _cell_rows(r, frame) if frame is not None and len(frame) else none
+    return seeds, own[own["seed"].isin(seeds)]
+
+
 def _same_seeds(changed: pd.DataFrame, r, frame: pd.DataFrame | None):
-    """The compared cell ``r`` with its ``reproduced`` value taken from its own runs (in ``frame``) with the seeds
-    of ``changed`` when those cover fewer seeds than the cell averages (a one-seed rerun is set against that seed's
-    run, not against the mean over seeds); ``r`` itself when they cover as many or ``frame`` has none of them."""
-    seeds = {int(s) for s in changed["seed"].dropna()} if "seed" in changed else set()
-    if not seeds or len(seeds) >= r["n_seeds"] or frame is None or not len(frame):
-        return r
-    own = _cell_rows(r, frame)
-    own = own[own["seed"].isin(seeds)]
+    """The compared cell ``r`` with its ``reproduced`` value taken from its own runs with the seeds of ``changed``
+    (:func:`_scoped_seeds`: a one-seed rerun is set against that seed's run, not against the mean over seeds);
+    ``r`` itself when those cover as many seeds as the cell or ``frame`` has none of them."""
+    _, own = _scoped_seeds(changed, r, frame)
     if not len(own):
         return r
     base = r.copy()
@@ -309,9 +316,9 @@ def _cut_by_budget(changed: pd.DataFrame) -> str:
     and ``best_epoch``) trained their whole epoch budget: the budget, not the patience, ended them, so a longer
     budget might have taken the cell further (e.g. ", its run cut at the 200-epoch budget (best epoch 189)");
     "" when every run stopped early or the rows do not say."""
-    if not {"epochs", "epochs_run", "best_epoch", "seed"} <= set(changed.columns):
+    if not {"epochs", "epochs_run", "best_epoch"} <= set(changed.columns):
         return ""
-    each = changed.drop_duplicates("seed").dropna(subset=["epochs", "epochs_run"])
+    each = changed.dropna(subset=["epochs", "epochs_run"])  # one row per run: the rows of one metric
     cut = each[each["epochs_run"] >= each["epochs"]]
     if not len(cut):
         return ""
@@ -326,12 +333,10 @@ def _seed_scope(changed: pd.DataFrame, r, frame: pd.DataFrame | None) -> str:
     """Words to append when a check's changed runs (``changed``) cover fewer seeds than the cell ``r`` averages:
     which seeds, and what the cell's own runs with those seeds reach (from ``frame``), so that a one-seed value is
     not read against a mean over seeds; "" when they cover as many seeds as the cell."""
-    seeds = sorted({int(s) for s in changed["seed"].dropna()}) if "seed" in changed else []
-    if not seeds or len(seeds) >= r["n_seeds"]:
+    seeds, own = _scoped_seeds(changed, r, frame)
+    if not seeds:
         return ""
     who = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
-    own = _cell_rows(r, frame) if frame is not None and len(frame) else pd.DataFrame(columns=["seed", "value"])
-    own = own[own["seed"].isin(seeds)]
     if not len(own):
         return f" ({who} only)"
     same = (f"the cell's seed-{seeds[0]} run reaches" if len(seeds) == 1
