@@ -77,8 +77,8 @@ from .pretraining import (
     pretraining_gain,
     pretraining_samples,
 )
-from .reasons import (LONG_PATIENCE, after_best, discrepancies, discrepancy_reasons, levelled_off, overfit_after_best,
-                      recipe_comparison)
+from .reasons import (LONG_PATIENCE, STILL_RISING, after_best, discrepancies, discrepancy_reasons, late_trend,
+                      levelled_off, overfit_after_best, recipe_comparison)
 from .seen import SEEN_SCORING_METRICS, seen_scoring, seen_scoring_checks
 from .table3 import (
     CLAIM3_METRICS,
@@ -122,7 +122,7 @@ __all__ = [
     "loss_labels", "profile_banner", "length_bins", "metric_by_length", "ranks_by_length", "finetuning_curves",
     "head_start", "head_start_in_words", "pretraining_claim",
     "pretraining_comparison", "pretraining_gain", "pretraining_samples", "after_best", "discrepancies",
-    "discrepancy_reasons", "LONG_PATIENCE",
+    "discrepancy_reasons", "LONG_PATIENCE", "STILL_RISING", "late_trend",
     "overfit_after_best", "levelled_off", "recipe_comparison", "SEEN_SCORING_METRICS", "seen_scoring",
     "seen_scoring_checks", "CLAIM3_METRICS",
     "SAMPLER_SYSTEMS", "TABLE3_METRICS", "sampler_check", "table3_against_table2", "table3_claim",

@@ -198,7 +198,79 @@ def figure1_popularity(profile: str) -> dict[str, float]:
                                         ties=config.ties)
 
 
-def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None) -> pd.Series:
+def _late_trends(frame: pd.DataFrame, metric: str = FIGURE1_CELL_METRIC) -> pd.DataFrame:
+    """One row per stored run in ``frame`` (tidy Figure 1 runs with ``path``): its ``label``, ``seed``, epoch budget
+    and stopping rule (``epochs``, ``epochs_run``, ``patience``, ``monitor``) and the :func:`late_trend` of its
+    validation curve for ``metric`` (``trend``, ``from_epoch``, ``last_epoch``); runs without a usable curve are
+    left out."""
+    from .. import results
+    from .reasons import late_trend
+
+    columns = ["label", "seed", "epochs", "epochs_run", "patience", "monitor", "trend", "from_epoch", "last_epoch"]
+    if frame is None or "path" not in frame or frame.empty:
+        return pd.DataFrame(columns=columns)
+    monitor = metric.replace("full_", "valid_")
+    rows = []
+    for run in results.load_runs(list(frame["path"].dropna().unique())):
+        trend = late_trend(run.get("curve") or [], monitor)
+        if trend is None:
+            continue
+        config = run["config"]
+        rows.append({"label": loss_label(config["loss"], config.get("num_negatives"), config.get("mask_prob")),
+                     "seed": config.get("seed"), "epochs": config.get("epochs"),
+                     "epochs_run": run.get("epochs_run", trend["last_epoch"]), "patience": config.get("patience"),
+                     "monitor": config.get("monitor"), **trend})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _monitor_words(monitor) -> str:
+    return "training loss" if monitor == "train_loss" else str(monitor).replace("valid_", "validation ")
+
+
+def _still_rising(label: str, cells: pd.DataFrame, trends: pd.DataFrame) -> str:
+    """For a point below the paper's, a sentence when every stored run of ``label`` was still rising on validation
+    HIT@10 when training ended (:func:`late_trend` at least :data:`STILL_RISING`), with what ended it, how the other
+    Figure 1 runs ended, and how many more epochs at that pace would reach the reported value; else ""."""
+    from .reasons import STILL_RISING
+
+    mine = trends[trends["label"] == label]
+    if mine.empty or (mine["trend"] < STILL_RISING).any():
+        return ""
+    name = FIGURE1_METRICS[FIGURE1_CELL_METRIC]
+    first = mine.iloc[0]
+    who = "our run" if len(mine) == 1 else f"our {len(mine)} runs (seeds {', '.join(str(s) for s in mine['seed'])})"
+    budget = (mine["epochs_run"] >= mine["epochs"]).all()
+    ended = (f"trained {'its' if len(mine) == 1 else 'their'} whole {int(first['epochs'])}-epoch budget (the stopping "
+             f"rule, patience {int(first['patience'])} on the {_monitor_words(first['monitor'])}, never fired)"
+             if budget else f"stopped at epoch {', '.join(str(int(e)) for e in mine['epochs_run'])}")
+    trend = mine["trend"]
+    pace = f"{trend.iloc[0]:+.1%}" if len(mine) == 1 else f"{trend.min():+.1%} to {trend.max():+.1%}"
+    text = (f"possibly too few epochs: {who} {ended}, and its validation {name} was still rising over epochs "
+            f"{int(first['from_epoch'])}-{int(first['last_epoch'])} (a least-squares line through them gains {pace} "
+            f"of its level per 100 epochs")
+    others = trends[trends["label"] != label]
+    if len(others):
+        rising = others[others["trend"] >= STILL_RISING]
+        rest = others[others["trend"] < STILL_RISING]
+        runs = "other run" if len(others) == 1 else f"other {len(others)} runs"
+        at_most = "" if len(rest) == 1 else "at most "
+        if rising.empty:
+            text += f"; Figure 1's {runs}: {at_most}{rest['trend'].max():+.1%}"
+        else:
+            listed = ", ".join(f"{r.label} {r.trend:+.1%}" for r in rising.itertuples())
+            text += (f"; of Figure 1's {runs}, {len(rising)} rose as fast: {listed}"
+                     + (f", the rest {at_most}{rest['trend'].max():+.1%}" if len(rest) else ""))
+    text += ")"
+    ours, reported = cells.loc[FIGURE1_CELL_METRIC, "reproduced"], cells.loc[FIGURE1_CELL_METRIC, "reported"]
+    if not pd.isna(ours) and ours > 0 and not pd.isna(reported) and reported > ours:
+        more = (reported / ours - 1) / trend.mean() * 100
+        text += (f"; at that pace, with the test {name} rising in step, it would reach the reported value after about "
+                 f"{more:,.0f} more epochs")
+    return text + "; so a longer budget might close the gap or part of it (untested)"
+
+
+def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None,
+                    frame: pd.DataFrame | None = None) -> pd.Series:
     """For each Figure 1 loss configuration (index: the paper's label) whose HIT@10 or NDCG@10 is off by more than
     the tolerance, what the paper's own numbers for that point say; "" for the others. ``compared``:
     ``seqrec.paper.compare(..., "figure1")``, which carries every metric the authors' log reports. Checked:
@@ -210,11 +282,14 @@ def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None) -> p
     - *near popularity* (with ``popularity``, the test metrics of :func:`seqrec.baselines.popularity_metrics` on
       Beauty): the reported point, or ours, within :data:`NEAR_POPULARITY` times the popularity ranking on both
       metrics, i.e. that run learned little beyond which items are popular.
+    - *still rising* (with ``frame``, the tidy Figure 1 runs with their ``path``): for a point below the paper's,
+      every stored run of it still rising on validation HIT@10 when training ended (:func:`_still_rising`), so more
+      epochs might have closed the gap; stated as possible, not checked.
 
     The first two say the reported point is not a consistent evaluation of one trained model, so its gap to ours
-    is no evidence about the loss. With none of the three, "not investigated", saying whether the paper's numbers
-    could be checked (a point reported without sampled metrics, like the MLM points read off the figure, cannot;
-    a value whose source in ``figure1_reported.csv`` says "approximate" is called so)."""
+    is no evidence about the loss. With none of them, "not investigated", saying whether the paper's numbers
+    could be checked (a point reported without sampled metrics, like the MLM points read off the figure, cannot).
+    A value whose source in ``figure1_reported.csv`` says "approximate" is called so."""
     from ..data import NUM_SAMPLED_NEGATIVES
 
     from ..paper import reported as paper_reported
@@ -223,6 +298,7 @@ def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None) -> p
     candidates = NUM_SAMPLED_NEGATIVES + 1  # the target and its sampled negatives
     chance = 10 / candidates
     labelled = _figure1_labelled(compared)
+    trends = _late_trends(frame)
     out = {}
     for label, g in labelled.groupby("label", sort=False):
         cells = g.set_index("metric")
@@ -256,14 +332,18 @@ def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None) -> p
                 sentence = _popularity_finding(who, values, popularity)
                 if sentence:
                     parts.append(sentence)
+        if all(cells.loc[m, "verdict"] == "worse" for m in off):
+            rising = _still_rising(label, cells, trends)
+            if rising:
+                parts.append(rising)
+        read_off = "approximate" in str(sources.get(label, ""))
+        approximate = "its reported value is read off the paper's figure, so it is approximate"
         if parts:
-            out[label] = "; ".join(parts)
+            out[label] = "; ".join(parts + ([approximate] if read_off else []))
         elif not any(m.startswith("sampled_") for m in cells.index):  # e.g. the MLM points, read off the figure
-            read_off = "approximate" in str(sources.get(label, ""))
             out[label] = ("not investigated: the paper gives no sampled metric for this point to check its "
                           "full-ranking one against, and no stored run isolates a cause"
-                          + ("; its reported value is read off the paper's figure, so it is approximate" if read_off
-                             else ""))
+                          + (f"; {approximate}" if read_off else ""))
         else:
             out[label] = ("not investigated: the paper's numbers for this point are consistent and no stored run "
                           "isolates a cause")

@@ -2,6 +2,7 @@
 negative pool, pretraining and seen-item scoring, each giving a reason in words."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .nearness import _cell_rows, _explains, _nearness, _partly, _reaches, _within_tolerance
@@ -59,6 +60,31 @@ def levelled_off(curve: list[dict], monitor: str, max_epochs: int, patience: int
     pace = (best[monitor] - start) / (last - from_epoch)
     return {"from_epoch": from_epoch, "last_epoch": last, "best_epoch": best["epoch"],
             "rise": best[monitor] / start - 1, "gain": pace * max(0, max_epochs - last) / best[monitor]}
+
+
+STILL_RISING = 0.02  # a late trend (:func:`late_trend`) of at least +2 % per 100 epochs: the curve was still rising
+
+
+def late_trend(curve: list[dict], monitor: str, min_points: int = 10) -> dict | None:
+    """Where a curve was heading when training ended: the least-squares line through ``monitor`` over the run's
+    second half (epochs from half the last epoch on), its slope per 100 epochs relative to the half's mean
+    (``trend``; +0.05: rising 5 % of its level per 100 epochs). Unlike :func:`levelled_off`, which follows the best
+    value so far, it weighs every epoch, so a noisy plateau gives about 0 whichever epoch its maximum fell on.
+    Returns ``{"from_epoch", "last_epoch", "trend"}``, or None with fewer than ``min_points`` evaluated epochs in
+    the second half or a non-positive mean."""
+    points = [(c["epoch"], c[monitor]) for c in curve if monitor in c and c[monitor] is not None]
+    if not points:
+        return None
+    last = points[-1][0]
+    half = [(e, v) for e, v in points if e >= last / 2]
+    if len(half) < min_points:
+        return None
+    epochs, values = np.array(half, dtype=float).T
+    mean = values.mean()
+    if mean <= 0:
+        return None
+    slope = np.polyfit(epochs, values, 1)[0]
+    return {"from_epoch": int(epochs[0]), "last_epoch": int(last), "trend": float(slope * 100 / mean)}
 
 
 def _variant_check(r, frame: pd.DataFrame) -> tuple[str, str] | None:
