@@ -228,7 +228,7 @@ def _monitor_words(monitor) -> str:
 
 
 def _still_rising(label: str, cells: pd.DataFrame, trends: pd.DataFrame) -> str:
-    """For a point below the paper's, a sentence when every stored run of ``label`` was still rising on validation
+    """For a point below the paper's, words when every stored run of ``label`` was still rising on validation
     HIT@10 when training ended (:func:`late_trend` at least :data:`STILL_RISING`), with what ended it, how the other
     Figure 1 runs ended, and how many more epochs at that pace would reach the reported value; else ""."""
     from .reasons import STILL_RISING
@@ -245,7 +245,7 @@ def _still_rising(label: str, cells: pd.DataFrame, trends: pd.DataFrame) -> str:
              if budget else f"stopped at epoch {', '.join(str(int(e)) for e in mine['epochs_run'])}")
     trend = mine["trend"]
     pace = f"{trend.iloc[0]:+.1%}" if len(mine) == 1 else f"{trend.min():+.1%} to {trend.max():+.1%}"
-    text = (f"possibly too few epochs: {who} {ended}, and its validation {name} was still rising over epochs "
+    text = (f"{who} {ended}, and its validation {name} was still rising over epochs "
             f"{int(first['from_epoch'])}-{int(first['last_epoch'])} (a least-squares line through them gains {pace} "
             f"of its level per 100 epochs")
     others = trends[trends["label"] != label]
@@ -266,11 +266,59 @@ def _still_rising(label: str, cells: pd.DataFrame, trends: pd.DataFrame) -> str:
         more = (reported / ours - 1) / trend.mean() * 100
         text += (f"; at that pace, with the test {name} rising in step, it would reach the reported value after about "
                  f"{more:,.0f} more epochs")
-    return text + "; so a longer budget might close the gap or part of it (untested)"
+    return text
 
 
-def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None,
-                    frame: pd.DataFrame | None = None) -> pd.Series:
+LONGER_BUDGET = "figure1_budget"  # the ablations grid's Figure 1 runs with a longer epoch budget
+
+
+def _budget_rows(rows: pd.DataFrame | None, label: str) -> pd.DataFrame:
+    """The rows of ``rows`` (tidy runs or :func:`planned_cells` of the ablations grid) of the :data:`LONGER_BUDGET`
+    ablation whose configuration is Figure 1's ``label``."""
+    if rows is None or not len(rows) or "ablation" not in rows:
+        return pd.DataFrame()
+    sel = rows[rows["ablation"] == LONGER_BUDGET]
+    labels = [_reported_label({"loss": loss, "negatives": negatives})
+              for loss, negatives in zip(sel["paper_loss"], sel["negatives"])]
+    return sel[[lab == label for lab in labels]]
+
+
+def _longer_budget(label: str, cells: pd.DataFrame, longer: pd.DataFrame | None,
+                   planned: pd.DataFrame | None) -> tuple[str, str] | None:
+    """The same Figure 1 configuration trained with a longer epoch budget (the ablations grid's
+    :data:`LONGER_BUDGET` runs): ``(outcome, words)`` from :func:`seqrec.analysis.nearness._reaches` on its test
+    HIT@10 (mean over the seeds stored in ``longer``, the tidy ablations runs), or ``("pending", words)`` when
+    ``planned`` (:func:`planned_cells` of the ablations grid with ``results_dir``) holds such a run that the store
+    lacks, with how far it has got; None when there is neither."""
+    from .nearness import _reaches
+
+    r = cells.loc[FIGURE1_CELL_METRIC]
+    runs = _budget_rows(longer, label)
+    runs = runs[runs["metric"] == FIGURE1_CELL_METRIC] if len(runs) else runs
+    if len(runs):
+        budget = int(runs["epochs"].max())
+        value = runs["value"].mean()
+        trained = "; ".join(
+            f"{'seed ' + str(int(seed)) + ': ' if len(runs) > 1 else ''}{int(run_epochs)} epochs"
+            f"{', the whole budget' if run_epochs >= epochs else ', then its stopping rule fired'}, best epoch {int(best)}"
+            for seed, run_epochs, epochs, best in zip(runs["seed"], runs["epochs_run"], runs["epochs"], runs["best_epoch"]))
+        seeds = "" if len(runs) == 1 else f", {len(runs)} seeds"
+        return _reaches(value, r, "epoch budget", f"with a {budget}-epoch budget ({trained}{seeds})",
+                        "at the protocol's budget", ruled="the epoch budget")
+    pending = _budget_rows(planned, label)
+    pending = pending[~pending["stored"].astype(bool)] if len(pending) and "stored" in pending else pending.iloc[0:0]
+    if not len(pending):
+        return None
+    from ..experiments import FIGURE1_LONGER_EPOCHS
+
+    progress = "; ".join(f"seed {int(seed)}: {p.replace(' (', ', ', 1).rstrip(')') if p else 'not started'}"
+                         for seed, p in sorted(zip(pending["seed"], pending["progress"].fillna(""))))
+    return ("pending", f"a run with a {FIGURE1_LONGER_EPOCHS}-epoch budget (the ablations grid's {LONGER_BUDGET}; "
+                       f"{progress}) is planned, not stored yet")
+
+
+def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None, frame: pd.DataFrame | None = None,
+                    longer: pd.DataFrame | None = None, planned: pd.DataFrame | None = None) -> pd.Series:
     """For each Figure 1 loss configuration (index: the paper's label) whose HIT@10 or NDCG@10 is off by more than
     the tolerance, what the paper's own numbers for that point say; "" for the others. ``compared``:
     ``seqrec.paper.compare(..., "figure1")``, which carries every metric the authors' log reports. Checked:
@@ -284,7 +332,11 @@ def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None,
       metrics, i.e. that run learned little beyond which items are popular.
     - *still rising* (with ``frame``, the tidy Figure 1 runs with their ``path``): for a point below the paper's,
       every stored run of it still rising on validation HIT@10 when training ended (:func:`_still_rising`), so more
-      epochs might have closed the gap; stated as possible, not checked.
+      epochs might have closed the gap; stated as possible, not checked, until the same configuration with a longer
+      epoch budget (``longer``: the tidy ablations runs, whose :data:`LONGER_BUDGET` rows are read) is stored; then
+      :func:`_longer_budget` checks it: found, partly or ruled out, as Table 2's checks are
+      (:func:`seqrec.analysis.nearness._reaches`). ``planned`` (:func:`planned_cells` of the ablations grid with
+      ``results_dir``) names such a run not stored yet, with how far it has got.
 
     The first two say the reported point is not a consistent evaluation of one trained model, so its gap to ours
     is no evidence about the loss. With none of them, "not investigated", saying whether the paper's numbers
@@ -332,10 +384,17 @@ def figure1_reasons(compared: pd.DataFrame, popularity: dict | None = None,
                 sentence = _popularity_finding(who, values, popularity)
                 if sentence:
                     parts.append(sentence)
-        if all(cells.loc[m, "verdict"] == "worse" for m in off):
+        if all(cells.loc[m, "verdict"] == "worse" for m in off) and FIGURE1_CELL_METRIC in cells.index:
             rising = _still_rising(label, cells, trends)
-            if rising:
-                parts.append(rising)
+            checked = _longer_budget(label, cells, longer, planned)
+            if checked and checked[0] != "pending":
+                outcome, words = checked
+                parts.append(f"not explained by {words}" if outcome == "ruled out" else words)
+                if rising:
+                    parts.append(f"the run at the protocol's budget: {rising}")
+            elif rising:
+                parts.append(f"possibly too few epochs: {rising}; so a longer budget might close the gap or part of "
+                             f"it ({checked[1] if checked else 'untested'})")
         read_off = "approximate" in str(sources.get(label, ""))
         approximate = "its reported value is read off the paper's figure, so it is approximate"
         if parts:
