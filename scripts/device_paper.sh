@@ -29,9 +29,11 @@
 # CCE on Toys_and_Games, seed 43) on 2026-12-07, on CPU; the patience-40 rerun of S3-Rec BCE on Beauty (seed 44),
 # with its own 150-epoch pretraining, on 2026-12-07, on CPU held to AVX2 kernels (see the patience comment in
 # seqrec/experiments.py), its first 40 epochs equal to the patience-10 run's bit for bit.
-# Left (2026-12-07): nothing; every grid of the paper profile is stored and nothing is parked. The default CELLS
-# names only complete grids, so a call runs the CUDA tests and trains nothing. Every grid at once (the runner skips
-# what is stored):
+# Left (2026-12-07): the ablations grid's figure1_budget cell (Figure 1's MLM (mask 0.5) run with a 400-epoch budget,
+# see seqrec/experiments.py), begun on CPU (1 thread, about 65 s an epoch with validation) and parked across
+# sessions; the default CELLS names it, so a call goes on from its checkpoint (the runner takes the parked one
+# back, results/paper/parked/ travels with the tree; the epochs a GPU trains are recorded as its, in the run's
+# sessions). Every grid at once (the runner skips what is stored):
 #   CELLS="table2: table3: figure1: ablations:"
 set -u
 BUDGET=${BUDGET:-500}
@@ -42,7 +44,7 @@ OUT=${OUT:-$PWD/device_out}
 mkdir -p "$OUT"
 export SEQREC_DATA_DIR=${SEQREC_DATA_DIR:-$PWD/.devdata} PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-CELLS=${CELLS:-"table2: table3: figure1:"}
+CELLS=${CELLS:-"ablations:ablation=figure1_budget"}
 touch /tmp/device_start
 start=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
