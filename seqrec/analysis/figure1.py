@@ -245,7 +245,8 @@ def _still_rising(label: str, cells: pd.DataFrame, trends: pd.DataFrame) -> str:
              if budget else f"stopped at epoch {', '.join(str(int(e)) for e in mine['epochs_run'])}")
     trend = mine["trend"]
     pace = f"{trend.iloc[0]:+.1%}" if len(mine) == 1 else f"{trend.min():+.1%} to {trend.max():+.1%}"
-    text = (f"{who} {ended}, and its validation {name} was still rising over epochs "
+    their = "its" if len(mine) == 1 else "their"
+    text = (f"{who} {ended}, and {their} validation {name} was still rising over epochs "
             f"{int(first['from_epoch'])}-{int(first['last_epoch'])} (a least-squares line through them gains {pace} "
             f"of its level per 100 epochs")
     others = trends[trends["label"] != label]
@@ -298,10 +299,11 @@ def _longer_budget(label: str, cells: pd.DataFrame, longer: pd.DataFrame | None,
     if len(runs):
         budget = int(runs["epochs"].max())
         value = runs["value"].mean()
+        each = zip(runs["seed"], runs["epochs_run"], runs["epochs"], runs["best_epoch"])
         trained = "; ".join(
             f"{'seed ' + str(int(seed)) + ': ' if len(runs) > 1 else ''}{int(run_epochs)} epochs"
-            f"{', the whole budget' if run_epochs >= epochs else ', then its stopping rule fired'}, best epoch {int(best)}"
-            for seed, run_epochs, epochs, best in zip(runs["seed"], runs["epochs_run"], runs["epochs"], runs["best_epoch"]))
+            f"{', the whole budget' if run_epochs >= epochs else ', then its stopping rule fired'}"
+            f", best epoch {int(best)}" for seed, run_epochs, epochs, best in each)
         seeds = "" if len(runs) == 1 else f", {len(runs)} seeds"
         return _reaches(value, r, "epoch budget", f"with a {budget}-epoch budget ({trained}{seeds})",
                         "at the protocol's budget", ruled="the epoch budget")
