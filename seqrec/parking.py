@@ -16,6 +16,7 @@ Every copy goes through a temporary file and a rename. A checkpoint is about fou
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -83,11 +84,21 @@ def pretrainings_served(results_dir: str | os.PathLike, profile: str) -> set[str
     return used - needed
 
 
+def _stored(record: Path) -> bool:
+    """Is ``record`` a successfully stored run? An error record (a failed attempt, e.g. on a device the machine
+    lacks) is not: its run may be resuming from the checkpoint that parking carries."""
+    try:
+        return json.loads(record.read_text(encoding="utf-8")).get("status", "ok") == "ok"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def park(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     """Park every interrupted or running checkpoint of ``profile`` (runs, and S3-Rec pretrainings some unstored cell
     needs); drop the parked copies of runs stored since and of pretrainings whose cells are all stored. One row per
     file: ``kind`` (run / pretraining), ``name``, ``epoch`` and ``action`` (parked: copied now; kept: the parked
-    copy is as far along; removed: its run, or every cell finetuned from it, is stored)."""
+    copy is as far along; removed: its run, or every cell finetuned from it, is stored; an error record is not a
+    stored run)."""
     from .pretrain import _root as pretrain_root
 
     profile_dir, parked = Path(results_dir) / profile, parked_root(results_dir, profile)
@@ -109,7 +120,7 @@ def park(results_dir: str | os.PathLike, profile: str) -> list[dict]:
                 stale.unlink()
                 rows.append({"kind": "pretraining", "name": f"{PRETRAIN}/{stale.name}", "epoch": None,
                              "action": "removed"})
-        elif (profile_dir / stale.parent.name / stale.with_suffix(".json").name).exists():
+        elif _stored(profile_dir / stale.parent.name / stale.with_suffix(".json").name):
             stale.unlink()
             rows.append({"kind": "run", "name": f"{stale.parent.name}/{stale.name}", "epoch": None, "action": "removed"})
     return rows

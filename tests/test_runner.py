@@ -431,6 +431,12 @@ def test_a_parked_checkpoint_resumes_the_run_on_a_fresh_clone(tiny, monkeypatch,
     parked = tiny / "old" / "tinyprof" / "parked" / "tinygrid" / name
     assert parked.read_bytes() == old.partial(one[0].config).read_bytes()
 
+    # a failed attempt's error record (e.g. run on a device the machine lacks) is not a stored run: the copy stays
+    old.write({"config": one[0].config.to_dict(), "status": "error", "error": "SeqrecError: no CUDA", "metrics": {},
+               "provenance": {}})
+    assert parking.park(tiny / "old", "tinyprof") == [
+        {"kind": "run", "name": f"tinygrid/{name}", "epoch": 2, "action": "kept"}] and parked.exists()
+    old.path(one[0].config).unlink()
     assert parking.cell_progress(tiny / "old", "tinyprof", "tinygrid", one[0].config) == "2 of 5 epochs done (local checkpoint)"
     shutil.copytree(tiny / "old" / "tinyprof" / "parked", tiny / "new" / "tinyprof" / "parked")
     assert parking.cell_progress(tiny / "new", "tinyprof", "tinygrid", one[0].config) == "2 of 5 epochs done (parked checkpoint)"
