@@ -30,7 +30,7 @@
 # with its own 150-epoch pretraining, on 2026-12-07, on CPU held to AVX2 kernels (see the patience comment in
 # seqrec/experiments.py), its first 40 epochs equal to the patience-10 run's bit for bit.
 # Left (2026-12-07): the ablations grid's figure1_budget cell (Figure 1's MLM (mask 0.5) run with a 400-epoch budget,
-# see seqrec/experiments.py), begun on CPU (1 thread, about 65 s an epoch with validation) and parked across
+# see seqrec/experiments.py), begun on CPU (1 thread, about 49 s an epoch with validation) and parked across
 # sessions; the default CELLS names it, so a call goes on from its checkpoint (the runner takes the parked one
 # back, results/paper/parked/ travels with the tree; the epochs a GPU trains are recorded as its, in the run's
 # sessions). Every grid at once (the runner skips what is stored):

@@ -16,7 +16,6 @@ Every copy goes through a temporary file and a rename. A checkpoint is about fou
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -84,26 +83,18 @@ def pretrainings_served(results_dir: str | os.PathLike, profile: str) -> set[str
     return used - needed
 
 
-def _stored(record: Path) -> bool:
-    """Is ``record`` a successfully stored run? An error record (a failed attempt, e.g. on a device the machine
-    lacks) is not: its run may be resuming from the checkpoint that parking carries."""
-    try:
-        return json.loads(record.read_text(encoding="utf-8")).get("status", "ok") == "ok"
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def park(results_dir: str | os.PathLike, profile: str) -> list[dict]:
     """Park every interrupted or running checkpoint of ``profile`` (runs, and S3-Rec pretrainings some unstored cell
     needs); drop the parked copies of runs stored since and of pretrainings whose cells are all stored. One row per
     file: ``kind`` (run / pretraining), ``name``, ``epoch`` and ``action`` (parked: copied now; kept: the parked
-    copy is as far along; removed: its run, or every cell finetuned from it, is stored; an error record is not a
-    stored run)."""
+    copy is as far along; removed: its run, or every cell finetuned from it, is stored, as the runner reads the
+    store: :meth:`~seqrec.runner.Store.done`, so an error record, a failed attempt, is not)."""
     from .pretrain import _root as pretrain_root
+    from .runner import Store
 
     profile_dir, parked = Path(results_dir) / profile, parked_root(results_dir, profile)
     served = pretrainings_served(results_dir, profile)
-    rows = []
+    rows, done = [], {}  # done: per grid, the keys of its stored runs (read once, when a parked run needs them)
     for source in sorted((profile_dir / ".partial").glob("*/*.pt")):
         copied, epoch = _copy_if_ahead(source, parked / source.parent.name / source.name)
         rows.append({"kind": "run", "name": f"{source.parent.name}/{source.name}", "epoch": epoch,
@@ -120,9 +111,13 @@ def park(results_dir: str | os.PathLike, profile: str) -> list[dict]:
                 stale.unlink()
                 rows.append({"kind": "pretraining", "name": f"{PRETRAIN}/{stale.name}", "epoch": None,
                              "action": "removed"})
-        elif _stored(profile_dir / stale.parent.name / stale.with_suffix(".json").name):
-            stale.unlink()
-            rows.append({"kind": "run", "name": f"{stale.parent.name}/{stale.name}", "epoch": None, "action": "removed"})
+        else:
+            grid = stale.parent.name
+            if grid not in done:
+                done[grid] = Store(results_dir, profile, grid).done()
+            if Store.key_of(stale) in done[grid]:
+                stale.unlink()
+                rows.append({"kind": "run", "name": f"{grid}/{stale.name}", "epoch": None, "action": "removed"})
     return rows
 
 

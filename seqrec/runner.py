@@ -68,6 +68,11 @@ class Store:
         return self.root / f"{Path(str(config.data)).stem}_{model}_{config.loss}_{config.key()}-r{RESULTS_VERSION}.json"
 
     @staticmethod
+    def key_of(path: str | os.PathLike) -> str:
+        """The config key in a file named as :meth:`path` names a record (or as :meth:`partial` a checkpoint)."""
+        return Path(path).stem.rsplit("_", 1)[-1].rsplit(f"-r{RESULTS_VERSION}", 1)[0]
+
+    @staticmethod
     def _read(folder: Path) -> dict[str, dict]:
         out = {}
         if folder.is_dir():

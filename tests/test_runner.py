@@ -429,6 +429,7 @@ def test_a_parked_checkpoint_resumes_the_run_on_a_fresh_clone(tiny, monkeypatch,
     name = old.partial(one[0].config).name
     assert capsys.readouterr().out.startswith(f"parked   run tinygrid/{name} (epoch 2)\n")
     parked = tiny / "old" / "tinyprof" / "parked" / "tinygrid" / name
+    assert runner.Store.key_of(parked) == runner.Store.key_of(old.path(one[0].config)) == one[0].config.key()
     assert parked.read_bytes() == old.partial(one[0].config).read_bytes()
 
     # a failed attempt's error record (e.g. run on a device the machine lacks) is not a stored run: the copy stays
