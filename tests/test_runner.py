@@ -4,6 +4,7 @@ Training uses a tiny synthetic dataset in the S3-Rec format and a test grid regi
 """
 from __future__ import annotations
 
+import dataclasses
 import contextlib
 import io
 import json
@@ -94,8 +95,15 @@ def test_grid_contents_match_the_paper():
     t3 = experiments.cells("table3", "paper")
     assert [(c.config.model, c.config.loss) for c in t3] == [("sasrec", "bce"), ("bert4rec", "mlm"), ("sasrec", "cce")]
     seeds = experiments.cells("ablations", "paper", {"ablation": "seeds"})
-    # SASRec, SR-GNN, GRU4Rec and S3-Rec: 2 losses x 5 datasets x 3 seeds each
-    assert len(seeds) == 4 * 2 * 5 * 3 and {c.config.seed for c in seeds} == {42, 43, 44}
+    # SASRec, SR-GNN, GRU4Rec and S3-Rec: 2 losses x 5 datasets x 3 seeds each; Table 3's BERT4Rec: 3 seeds
+    assert len(seeds) == 4 * 2 * 5 * 3 + 3 and {c.config.seed for c in seeds} == {42, 43, 44}
+    bert4rec = [c for c in seeds if c.config.model == "bert4rec"]
+    t3_bert4rec = next(c for c in t3 if c.config.model == "bert4rec")
+    assert sorted(c.config.seed for c in bert4rec) == [42, 43, 44]
+    # the same configuration as Table 3's cell but the seed, labelled as it is there (the Table 3 frame reads them)
+    assert all(dataclasses.replace(c.config, seed=42) == t3_bert4rec.config for c in bert4rec)
+    assert all({**c.labels, "grid": "table3", "ablation": ""} == t3_bert4rec.labels for c in bert4rec)
+    seeds = [c for c in seeds if c not in bert4rec]
     gru4rec = {(c.config.data, c.config.loss, c.config.seed) for c in seeds if c.config.model == "gru4rec"}
     assert gru4rec == {(d, loss, s) for d in experiments.DATASETS for loss in ("ce", "cce") for s in (42, 43, 44)}
     assert {c.config.data for c in seeds if c.config.model == "srgnn"} == {"LastFM", "Toys_and_Games", "Beauty",
@@ -674,8 +682,9 @@ def test_table2_frame_adds_the_seed_runs_of_the_same_cells(tiny, monkeypatch):
 
 
 def test_table3_frame_adds_the_seed_runs_on_its_own_dataset_only(tiny, monkeypatch):
-    """analysis.table3_frame: Table 3's runs plus the ``seeds`` ablation's runs on Table 3's dataset (another
-    dataset's seed runs stay out), so a SASRec cell of Table 3 averages over the same seeds as Table 2's."""
+    """analysis.table3_frame: Table 3's runs plus the ``seeds`` ablation's runs of Table 3's cells (another
+    dataset's seed runs, and another cell's on the same dataset, stay out), so a SASRec cell of Table 3 averages
+    over the same seeds as Table 2's."""
     from seqrec import analysis
 
     data, other = tiny / "tiny.txt", write_dataset(tiny / "other.txt")
@@ -684,11 +693,14 @@ def test_table3_frame_adds_the_seed_runs_on_its_own_dataset_only(tiny, monkeypat
     monkeypatch.setitem(GRIDS, "table3", Grid("table3", "t", [(base, {**lab, "grid": "table3", "ablation": ""})]))
     monkeypatch.setitem(GRIDS, "ablations", Grid("ablations", "a", [
         ({**base, "seed": s}, {**lab, "grid": "ablations", "ablation": "seeds"}) for s in (42, 43)] + [
-        ({**base, "data": str(other), "seed": 44}, {**lab, "grid": "ablations", "ablation": "seeds"})]))
+        ({**base, "data": str(other), "seed": 44}, {**lab, "grid": "ablations", "ablation": "seeds"}),
+        ({**base, "loss": "bce", "seed": 45}, {**lab, "paper_loss": "BCE", "loss_kind": "original", "grid": "ablations",
+                                                "ablation": "seeds"})]))
     for g in ("table3", "ablations"):
         experiments.run_grid(g, "tinyprof", results_dir=tiny / "res", executor="inprocess", progress=False)
     f = analysis.table3_frame("tinyprof", train="none", results_dir=tiny / "res")
     ndcg = f[f.metric == "full_NDCG@10"]
-    assert sorted(ndcg.seed) == [42, 43] and set(ndcg.ablation) == {""}  # seed 44 is on the other dataset
+    # seed 44 is on the other dataset, seed 45 another cell (BCE: not one of this Table 3's)
+    assert sorted(ndcg.seed) == [42, 43] and set(ndcg.ablation) == {""} and set(ndcg.loss) == {"cce"}
     assert len(analysis.grid_frame("ablations", "tinyprof", train="none", results_dir=tiny / "res")
-               .query("metric == 'full_NDCG@10'")) == 3
+               .query("metric == 'full_NDCG@10'")) == 4
