@@ -312,8 +312,9 @@ def _ablations() -> Grid:
         for seed in (42, 43, 44):
             specs.append(({**config, "seed": seed}, labels))
     # and Table 3's BERT4Rec on Beauty, so that "SASRec with CCE beats BERT4Rec" (SASRec: 3 seeds) is tested against
-    # seed noise on both sides rather than read off BERT4Rec's one seed; ~2.1 h a seed on 1 CPU thread (the seed-42
-    # run: 142 epochs at 36 s, plus validation); seed 42 is Table 3's own run (the same key: shared, not rerun)
+    # seed noise on both sides rather than read off BERT4Rec's one seed; 1.5-2.1 h a seed on 1 CPU thread (seed 42:
+    # 142 epochs, 2.1 h; seed 43: 119 epochs, 1.55 h; ~47 s an epoch with validation); seed 42 is Table 3's own run
+    # (the same key: shared, not rerun)
     bert4rec, bert4rec_labels = next((c, lab) for c, lab in _table3_specs() if c["model"] == "bert4rec")
     for seed in (42, 43, 44):
         specs.append(({**bert4rec, "seed": seed}, {**bert4rec_labels, "grid": g, "ablation": "seeds"}))
