@@ -29,12 +29,10 @@
 # CCE on Toys_and_Games, seed 43) on 2026-12-07, on CPU; the patience-40 rerun of S3-Rec BCE on Beauty (seed 44),
 # with its own 150-epoch pretraining, on 2026-12-07, on CPU held to AVX2 kernels (see the patience comment in
 # seqrec/experiments.py), its first 40 epochs equal to the patience-10 run's bit for bit.
-# Left (2026-12-08): the ablations grid's figure1_budget cell (Figure 1's MLM (mask 0.5) run with a 400-epoch budget,
-# see seqrec/experiments.py), begun on CPU (1 thread, about 49 s an epoch with validation) and parked across
-# sessions, and the seeds ablation's BERT4Rec on Beauty, seed 44 (Table 3's BERT4Rec cell; seed 43 landed on
-# 2026-12-08, on CPU), begun on CPU and parked; the default CELLS names both, so a call goes on from their
-# checkpoints (the runner takes the parked ones back, results/paper/parked/ travels with the tree; the epochs a GPU
-# trains are recorded as its, in the run's sessions). Every grid at once (the runner skips what is stored):
+# Then, on CPU: the ablations grid's figure1_budget cell (Figure 1's MLM (mask 0.5) run with a 400-epoch budget) on
+# 2026-12-08, and the seeds ablation's BERT4Rec on Beauty (Table 3's cell), seeds 43 and 44, on 2026-12-08.
+# Left (2026-12-08): nothing planned is unstored; the default CELLS is empty. To run every grid at once (the runner
+# skips what is stored):
 #   CELLS="table2: table3: figure1: ablations:"
 set -u
 BUDGET=${BUDGET:-500}
@@ -45,7 +43,7 @@ OUT=${OUT:-$PWD/device_out}
 mkdir -p "$OUT"
 export SEQREC_DATA_DIR=${SEQREC_DATA_DIR:-$PWD/.devdata} PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-CELLS=${CELLS:-"ablations:ablation=figure1_budget ablations:ablation=seeds;model=bert4rec"}
+CELLS=${CELLS:-}
 touch /tmp/device_start
 start=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
