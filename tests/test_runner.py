@@ -104,6 +104,14 @@ def test_grid_contents_match_the_paper():
     assert all(dataclasses.replace(c.config, seed=42) == t3_bert4rec.config for c in bert4rec)
     assert all({**c.labels, "grid": "table3", "ablation": ""} == t3_bert4rec.labels for c in bert4rec)
     seeds = [c for c in seeds if c not in bert4rec]
+    # the tuning sweep: Table 2's GRU4Rec CE cell on Beauty with exactly one setting changed, a different one each
+    t2_gru4rec_ce = next(c for c in experiments.cells("table2", "paper", {"data": "Beauty", "model": "gru4rec", "loss": "ce"}))
+    tuning = experiments.cells("ablations", "paper", {"ablation": "tuning"})
+    changed = [{f.name for f in dataclasses.fields(c.config)
+                if getattr(c.config, f.name) != getattr(t2_gru4rec_ce.config, f.name)} for c in tuning]
+    assert len(tuning) == 6 and all(len(fields) == 1 for fields in changed)
+    assert sorted(f for fields in changed for f in fields) == ["batch_size", "dropout", "dropout", "lr", "lr", "weight_decay"]
+    assert all({**c.labels, "grid": "table2", "ablation": ""} == t2_gru4rec_ce.labels for c in tuning)
     gru4rec = {(c.config.data, c.config.loss, c.config.seed) for c in seeds if c.config.model == "gru4rec"}
     assert gru4rec == {(d, loss, s) for d in experiments.DATASETS for loss in ("ce", "cce") for s in (42, 43, 44)}
     assert {c.config.data for c in seeds if c.config.model == "srgnn"} == {"LastFM", "Toys_and_Games", "Beauty",
