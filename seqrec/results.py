@@ -104,7 +104,9 @@ def _run_row(run: dict) -> dict:
                train_seconds=run.get("train_seconds"), seconds_per_epoch=run.get("seconds_per_epoch"),
                median_epoch_seconds=median_epoch_seconds(run),
                peak_memory_mb=prov.get("peak_memory_mb"), device=device_label(prov.get("device")),
-               commit=prov.get("commit"), path=run.get("path"))
+               commit=prov.get("commit"), path=run.get("path"),
+               # the early-stopping monitor at the best epoch (what a tuner compares; None for a train_loss monitor)
+               best_valid=(run.get("valid_metrics") or {}).get(cfg.get("monitor")))
     return row
 
 

@@ -214,6 +214,10 @@ def test_tidy_frame_has_a_column_per_setting_so_a_pivot_does_not_merge_runs():
         assert frame[setting].nunique() == 1, setting
     ndcg = frame[frame.metric == "full_NDCG@10"].pivot_table(index="hidden_size", values="value")
     assert list(ndcg.index) == [8, 16]  # one value per run, not their mean
+    # each run's early-stopping monitor at its best epoch, what a tuner compares (analysis.tuning_sweep)
+    for run in runs:
+        rows = frame[frame["key"] == run["key"]]
+        assert set(rows["best_valid"]) == {run["valid_metrics"][run["config"]["monitor"]]}
 
 
 @pytest.mark.parametrize("kw, message", [

@@ -11,7 +11,7 @@ One module per job, each re-exported here (``from seqrec import analysis; analys
 - ``labels``: the paper's loss names, verdict words, a run's display label
 - ``frames``: stored runs as tidy frames, planned cells, compute spent, repeated-run checks
 - ``figure1``, ``verdicts`` (Table 2), ``table3``: the per-result tables, verdicts and claims
-- ``nearness``, ``reasons``, ``pretraining``, ``seen``: why a cell is off, checked where it can be
+- ``nearness``, ``reasons``, ``pretraining``, ``seen``, ``tuning``: why a cell is off, checked where it can be
 - ``ablations``: paired differences, seed statistics, curves
 - ``gradients``, ``lengths`` (with ``cache``: small trainings, cached on disk): the "why CCE" diagnostics
 - ``display``: pandas Stylers for the book
@@ -69,6 +69,7 @@ from .gradients import gradient_share, gradient_signal, gradient_signal_in_words
 from .labels import NEGATIVE_LOSSES, NOT_REPORTED, PAPER_LOSS, VERDICTS, loss_label, loss_labels, profile_banner
 from .nearness import MIN_SHARE_OF_GAP
 from .lengths import length_bins, metric_by_length, ranks_by_length
+from .tuning import PROTOCOL_SETTING, ROLES, TUNED_FIELDS, TUNING_COLUMNS, TUNING_METRICS, tuning_sweep
 from .pretraining import (
     finetuning_curves,
     head_start,
@@ -122,6 +123,7 @@ __all__ = [
     "negative_gradients", "score_loss", "NEGATIVE_LOSSES", "NOT_REPORTED", "PAPER_LOSS", "VERDICTS", "loss_label",
     "loss_labels", "profile_banner", "length_bins", "metric_by_length", "ranks_by_length", "finetuning_curves",
     "head_start", "head_start_in_words", "pretraining_claim",
+    "PROTOCOL_SETTING", "ROLES", "TUNED_FIELDS", "TUNING_COLUMNS", "TUNING_METRICS", "tuning_sweep",
     "pretraining_comparison", "pretraining_gain", "pretraining_samples", "after_best", "discrepancies",
     "discrepancy_reasons", "LONG_PATIENCE", "STILL_RISING", "late_trend",
     "overfit_after_best", "levelled_off", "recipe_comparison", "SEEN_SCORING_METRICS", "seen_scoring",

@@ -10,7 +10,8 @@ from .. import data as data_mod
 from .labels import loss_label
 
 DESCRIPTORS = ("data", "model", "loss", "num_negatives", "negative_pool", "mask_prob", "max_users", "exclude_seen", "ties",
-               "variant", "pretraining", "seed", "epochs", "patience", "batch_size", "weight_decay", "lr_step", "lr_gamma")
+               "variant", "pretraining", "seed", "epochs", "patience", "batch_size", "weight_decay", "lr_step", "lr_gamma",
+               "dropout", "lr")
 
 
 def paired(frame: pd.DataFrame, factor: str, metric: str, compact: bool = True) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from ..provenance import device_label
 TIDY_COLUMNS = ("data", "model", "loss", "seed", "num_negatives", "negative_pool", "mask_prob", "max_users",
                 "exclude_seen", "ties", "variant", "pretraining", "profile", "grid", "train_seconds", "epochs_run",
                 "median_epoch_seconds", "peak_memory_mb", "path", "metric", "value",
-                "paper_model", "loss_kind", "paper_loss", "ablation", "weight_decay", "lr_step", "lr_gamma")
+                "paper_model", "loss_kind", "paper_loss", "ablation", "weight_decay", "lr_step", "lr_gamma", "best_valid")
 
 # Sizes of the small experiments this module runs itself (gradient signal, accuracy by length), per profile.
 ANALYSIS_RUNS = {

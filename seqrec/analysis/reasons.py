@@ -8,6 +8,7 @@ import pandas as pd
 from .nearness import _cell_rows, _explains, _nearness, _partly, _reaches, _within_tolerance
 from .pretraining import _pretraining_check, _pretraining_gain_check
 from .seen import _seen_scoring_check
+from .tuning import _tuning_check, tuning_sweep
 from .verdicts import _beyond_seed_noise
 
 
@@ -216,10 +217,12 @@ def _longer_seeds(r, runs: list[dict], stats: list[dict], open_runs: list[int]) 
             f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f}")
 
 
-def _same_direction(r, compared: pd.DataFrame, min_datasets: int = 3, share: float = 0.75) -> str | None:
+def _same_direction(r, compared: pd.DataFrame, min_datasets: int = 3, share: float = 0.75,
+                    swept: list[str] | None = None) -> str | None:
     """A sentence when this (model, loss, metric) has the cell's verdict on at least ``min_datasets`` datasets
     run and on at least ``share`` of them: a gap in one direction across datasets, which seed noise (either
-    sign) does not produce."""
+    sign) does not produce. ``swept``: the datasets on which a tuning sweep of this (model, loss) ran (the
+    hyperparameters check says what it found), else the hyperparameters are said not to be tuned."""
     same = compared[(compared["model"] == r["model"]) & (compared["loss"] == r["loss"])
                     & (compared["metric"] == r["metric"]) & (compared["verdict"] != "not run")]
     hits = same[same["verdict"] == r["verdict"]]
@@ -229,7 +232,8 @@ def _same_direction(r, compared: pd.DataFrame, min_datasets: int = 3, share: flo
     span = f", {diffs.min():+.0%} to {diffs.max():+.0%}" if len(diffs) else ""
     return (f"systematic: {r['model']} with {r['loss']} is {r['verdict']} on {len(hits)} of the {len(same)} "
             f"datasets run ({r['metric']}{span}); a gap in one direction points to a difference in the model's "
-            f"variant or hyperparameters (not tuned here) rather than chance")
+            f"variant or hyperparameters ({'swept on ' + ', '.join(swept) + ' only' if swept else 'not tuned here'}) "
+            "rather than chance")
 
 
 def _negative_pool_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
@@ -405,6 +409,10 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
       same way without pretraining) what the paper's adds to its SASRec
       (:func:`~seqrec.analysis.pretraining.pretraining_gain`), would the cell land within the tolerance (or nearer,
       or past it: partly)? Ruled out, the gap is SASRec's own, the finetuning's.
+    - *hyperparameters*: the ``tuning`` ablation in ``runs`` (:func:`~seqrec.analysis.tuning.tuning_sweep`: the
+      protocol's settings changed one at a time): does the setting chosen on validation take the cell within the
+      tolerance (or nearer: partly)? Ruled out when the protocol's own settings score best on validation; with a
+      sweep on other datasets only, what it did there (not checked on this dataset).
     - *systematic*: is the same (model, loss, metric) off in the same direction on most datasets run (at least 3)?
 
     A check passes when the changed run lands within the tolerance and moves the cell by at least
@@ -414,6 +422,7 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
     investigated: ...".
     """
     reasons = []
+    sweep = tuning_sweep(runs, frame)
     for _, r in compared.iterrows():
         if r["verdict"] not in ("better", "worse"):
             reasons.append("")
@@ -451,10 +460,13 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
             scope = _seed_scope(_cell_rows(r, frame, "causal"), r, frame)
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1] + scope)
         for checked in [_seen_scoring_check(r, seen_scoring), _negative_pool_check(r, runs), _recipe_check(r, runs),
-                        *_pretraining_check(r, runs, compared), _pretraining_gain_check(r, compared)]:
+                        *_pretraining_check(r, runs, compared), _pretraining_gain_check(r, compared),
+                        _tuning_check(r, sweep)]:
             if checked:
                 {"ruled out": ruled_out, "untested": untested}.get(checked[0], found).append(checked[1])
-        systematic = _same_direction(r, compared)
+        swept = sweep[(sweep["paper_model"] == r["model"]) & (sweep["loss_kind"] == r["loss_kind"])
+                      & sweep["chosen"]]["data"].unique().tolist()
+        systematic = _same_direction(r, compared, swept=swept)
         if systematic:
             found.append(systematic)
         parts = ["; ".join(found)] if found else []
