@@ -179,6 +179,9 @@ TUNING_DATA = "Beauty"  # the ablations grid's GRU4Rec CE sweep: the paper's mai
 # each a change to the protocol's settings (TrainConfig fields), one at a time
 TUNING_CHANGES = ({"dropout": 0.25}, {"dropout": 0.75}, {"weight_decay": 1e-5}, {"lr": 3e-3}, {"batch_size": 64},
                   {"lr": 1e-2}, {"lr": 3e-2})
+# the change the sweep chose on validation (analysis.tuning_sweep: learning rate 1e-2, valid NDCG@20 0.0331 against
+# the protocol's 0.0260 on Beauty, seed 42), carried to other seeds and datasets by the ablation "tuned"
+TUNED_SETTING = {"lr": 1e-2}
 
 
 def _ablations() -> Grid:
@@ -307,6 +310,13 @@ def _ablations() -> Grid:
     for change in TUNING_CHANGES:
         specs.append(({**base, "data": TUNING_DATA, "model": "gru4rec", "loss": "ce", **change},
                       _labels(g, "GRU4Rec", "CE", "original", ablation="tuning")))
+    # the setting the sweep chose, carried as is (ablation "tuned", not tuned again) to the cell's other two seeds on
+    # Beauty, for its spread, and to seed 42 on the other four datasets, where GRU4Rec CE is worse (Sports_and_Outdoors,
+    # Yelp, LastFM) or reproduced (Toys_and_Games: does the setting overshoot there?); ~3-15 CPU minutes a run
+    for data, seed in ((TUNING_DATA, 43), (TUNING_DATA, 44), ("Sports_and_Outdoors", 42), ("Yelp", 42),
+                       ("LastFM", 42), ("Toys_and_Games", 42)):
+        specs.append(({**base, "data": data, "model": "gru4rec", "loss": "ce", "seed": seed, **TUNED_SETTING},
+                      _labels(g, "GRU4Rec", "CE", "original", ablation="tuned")))
     # seeds 42-44 of the Table 2 cells (seed 42 is the Table 2 run itself): SASRec BCE vs CCE, GRU4Rec CE vs CCE and
     # SR-GNN CE vs CCE (the paper's variant, not the causal one) on the five datasets; S3-Rec (one pretraining per
     # seed, ~20 CPU minutes on LastFM, hours elsewhere) on LastFM and on Yelp, where its single-seed CCE win is the
@@ -335,7 +345,8 @@ def _ablations() -> Grid:
     for seed in (42, 43, 44):
         specs.append(({**bert4rec, "seed": seed}, {**bert4rec_labels, "grid": g, "ablation": "seeds"}))
     return Grid(g, f"analyses beyond the paper (on {ABLATION_DATA} unless said): seen-item exclusion, BCE negatives, "
-                   "CE vs CCE, patience, negative pool, SR-GNN's training recipe, S3-Rec pretraining, a GRU4Rec CE tuning sweep, "
+                   "CE vs CCE, patience, negative pool, SR-GNN's training recipe, S3-Rec pretraining, a GRU4Rec CE tuning sweep "
+                   "and its choice carried to other seeds and datasets, "
                    "Figure 1 seeds, a longer "
                    "Figure 1 budget, seeds (five datasets; Table 3's BERT4Rec)", specs)
 

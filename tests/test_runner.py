@@ -105,7 +105,7 @@ def test_grid_contents_match_the_paper():
     assert all({**c.labels, "grid": "table3", "ablation": ""} == t3_bert4rec.labels for c in bert4rec)
     seeds = [c for c in seeds if c not in bert4rec]
     # the tuning sweep: Table 2's GRU4Rec CE cell on Beauty with exactly one setting changed, a different one each
-    t2_gru4rec_ce = next(c for c in experiments.cells("table2", "paper", {"data": "Beauty", "model": "gru4rec", "loss": "ce"}))
+    t2_gru4rec_ce, = experiments.cells("table2", "paper", {"data": "Beauty", "model": "gru4rec", "loss": "ce"})
     tuning = experiments.cells("ablations", "paper", {"ablation": "tuning"})
     changed = [{f.name for f in dataclasses.fields(c.config)
                 if getattr(c.config, f.name) != getattr(t2_gru4rec_ce.config, f.name)} for c in tuning]
@@ -113,6 +113,14 @@ def test_grid_contents_match_the_paper():
     assert sorted(f for fields in changed for f in fields) == ["batch_size", "dropout", "dropout", "lr", "lr", "lr",
                                                                "weight_decay"]
     assert all({**c.labels, "grid": "table2", "ablation": ""} == t2_gru4rec_ce.labels for c in tuning)
+    # the chosen change, carried to Beauty's other seeds and to the other datasets' GRU4Rec CE cells, as is
+    assert experiments.TUNED_SETTING in experiments.TUNING_CHANGES
+    tuned = experiments.cells("ablations", "paper", {"ablation": "tuned"})
+    assert {(c.config.data, c.config.seed) for c in tuned} == {("Beauty", 43), ("Beauty", 44), *(
+        (d, 42) for d in experiments.DATASETS if d != "Beauty")}
+    for c in tuned:
+        cell, = experiments.cells("table2", "paper", {"data": c.config.data, "model": "gru4rec", "loss": "ce"})
+        assert dataclasses.replace(c.config, seed=42) == dataclasses.replace(cell.config, **experiments.TUNED_SETTING)
     gru4rec = {(c.config.data, c.config.loss, c.config.seed) for c in seeds if c.config.model == "gru4rec"}
     assert gru4rec == {(d, loss, s) for d in experiments.DATASETS for loss in ("ce", "cce") for s in (42, 43, 44)}
     assert {c.config.data for c in seeds if c.config.model == "srgnn"} == {"LastFM", "Toys_and_Games", "Beauty",
