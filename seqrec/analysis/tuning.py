@@ -141,8 +141,13 @@ def _tuning_check(r, sweep: pd.DataFrame | None) -> tuple[str, str] | None:
                    f"{'beyond' if noise == 'yes' else 'within'} seed noise (2 × the larger std, "
                    f"{2 * np.nanmax([std, other_std]):.4f})")
     how = (f"{what}, with {setting} chosen," if r["dataset"] == home
-           else f"with the setting chosen on {home} ({setting}; {what}),")
+           else f"with the setting chosen on {home} ({setting}, the best on validation of {n} one-at-a-time "
+                f"change{'s' * (n > 1)} to the protocol's settings there, seed {int(chosen['seed'])}),")
     outcome, words = _reaches(value, base, "hyperparameters", how, "with the protocol's", tail=scope + weighed)
+    # a change that moves the cell away from the reported value, the way its gap already goes, explains nothing
+    # (judged on the cell, not on the seeds' own runs, which may sit on the other side of the reported value)
+    if (value - base["reproduced"]) * (r["reported"] - r["reproduced"]) <= 0:
+        outcome = "ruled out"
     if outcome == "ruled out":
         ceiling = ""
         if r["dataset"] == home:
