@@ -1905,12 +1905,12 @@ def test_tuning_sweep_names_each_setting_and_chooses_on_validation():
                          _sweep_run(0.0330, 0.0990, seed=43, dropout=0.75, ablation="tuned")])
     t = analysis.tuning_sweep(runs, frame)
     assert list(zip(t["seed"], t["role"], t["setting"])) == [
-        (42, "protocol", "the protocol's settings"), (43, "protocol", "the protocol's settings"),
-        (42, "sweep", "dropout 0.75"), (42, "sweep", "learning rate 0.003"), (42, "sweep", "L2 1e-05"),
-        (43, "carried", "dropout 0.75")]
-    assert t["full_HIT@10"].tolist() == pytest.approx([0.0283, 0.0290, 0.0320, 0.0335, 0.0250, 0.0330])
-    assert t["valid"].tolist() == pytest.approx([0.0200, 0.0210, 0.0220, 0.0210, 0.0180, 0.0990])
-    assert t["chosen"].tolist() == [False, False, True, False, False, False]
+        (42, "protocol", "the protocol's settings"), (42, "sweep", "dropout 0.75"),
+        (42, "sweep", "learning rate 0.003"), (42, "sweep", "L2 1e-05"),
+        (43, "protocol", "the protocol's settings"), (43, "carried", "dropout 0.75")]
+    assert t["full_HIT@10"].tolist() == pytest.approx([0.0283, 0.0320, 0.0335, 0.0250, 0.0290, 0.0330])
+    assert t["valid"].tolist() == pytest.approx([0.0200, 0.0220, 0.0210, 0.0180, 0.0210, 0.0990])
+    assert t["chosen"].tolist() == [False, True, False, False, False, False]
     # no validation values: nothing chosen; no tuning runs: empty, with the columns
     assert not analysis.tuning_sweep(runs.assign(best_valid=np.nan), frame)["chosen"].any()
     empty = analysis.tuning_sweep(runs[~runs.ablation.isin(["tuning", "tuned"])], frame)
