@@ -312,9 +312,12 @@ def _ablations() -> Grid:
                       _labels(g, "GRU4Rec", "CE", "original", ablation="tuning")))
     # the setting the sweep chose, carried as is (ablation "tuned", not tuned again) to the cell's other two seeds on
     # Beauty, for its spread, and to seed 42 on the other four datasets, where GRU4Rec CE is worse (Sports_and_Outdoors,
-    # Yelp, LastFM) or reproduced (Toys_and_Games: does the setting overshoot there?); ~3-15 CPU minutes a run
+    # Yelp, LastFM) or reproduced (Toys_and_Games: does the setting overshoot there?); ~3-15 CPU minutes a run. Then
+    # seeds 43 and 44 on Yelp (seed 42 landed within 2 % of the paper) and Sports_and_Outdoors (+29 %), so that
+    # those two readings are weighed against seed noise
     for data, seed in ((TUNING_DATA, 43), (TUNING_DATA, 44), ("Sports_and_Outdoors", 42), ("Yelp", 42),
-                       ("LastFM", 42), ("Toys_and_Games", 42)):
+                       ("LastFM", 42), ("Toys_and_Games", 42), ("Yelp", 43), ("Yelp", 44),
+                       ("Sports_and_Outdoors", 43), ("Sports_and_Outdoors", 44)):
         specs.append(({**base, "data": data, "model": "gru4rec", "loss": "ce", "seed": seed, **TUNED_SETTING},
                       _labels(g, "GRU4Rec", "CE", "original", ablation="tuned")))
     # seeds 42-44 of the Table 2 cells (seed 42 is the Table 2 run itself): SASRec BCE vs CCE, GRU4Rec CE vs CCE and
