@@ -1970,3 +1970,13 @@ def test_discrepancy_reasons_check_the_tuning_sweep():
             "settings), -17% from the reported 0.0343)") in analysis.discrepancy_reasons(c, worse, frame)[0]
     # without a sweep, the systematic sentence says the hyperparameters were not tuned
     assert "(not tuned here)" in analysis.discrepancy_reasons(c, runs[runs.ablation != "tuning"], frame)[0]
+    # the setting carried to the other loss (CCE) is listed with that loss's own protocol run, but never read as the
+    # CE cell's, nor chosen: CE's reasons are unchanged
+    cce = dict(loss="cce", paper_loss="CCE", loss_kind="improved")
+    with_cce = pd.concat([runs, pd.DataFrame([{**_sweep_run(0.0700, 0.0500, dropout=0.75, ablation="tuned"), **cce}])],
+                         ignore_index=True)
+    frame_cce = pd.concat([frame, pd.DataFrame([{**_sweep_run(0.0650, 0.0450, ablation=""), **cce}])], ignore_index=True)
+    assert analysis.discrepancy_reasons(c, with_cce, frame_cce).tolist() == r.tolist()
+    t = analysis.tuning_sweep(with_cce, frame_cce)
+    assert t[t.loss_kind == "improved"][["role", "full_HIT@10"]].values.tolist() == [["protocol", 0.0650], ["carried", 0.0700]]
+    assert not t[t.loss_kind == "improved"]["chosen"].any()
