@@ -1979,4 +1979,7 @@ def test_discrepancy_reasons_check_the_tuning_sweep():
     assert analysis.discrepancy_reasons(c, with_cce, frame_cce).tolist() == r.tolist()
     t = analysis.tuning_sweep(with_cce, frame_cce)
     assert t[t.loss_kind == "improved"][["role", "full_HIT@10"]].values.tolist() == [["protocol", 0.0650], ["carried", 0.0700]]
+    # Beauty's CE rows, then its CCE rows, then Sports_and_Outdoors
+    assert list(zip(t["data"], t["loss_kind"])) == [("Beauty", "original")] * 3 + [("Beauty", "improved")] * 2 + [
+        ("Sports_and_Outdoors", "original")] * 2
     assert not t[t.loss_kind == "improved"]["chosen"].any()

@@ -31,7 +31,7 @@ def _setting(row) -> str:
 def tuning_sweep(runs: pd.DataFrame, frame: pd.DataFrame | None = None) -> pd.DataFrame:
     """The tuning runs of ``runs`` (a tidy ablations frame: the :data:`ROLES` ablations), each beside the Table 2
     cell's own run with the same dataset and seed (from ``frame``, the tidy Table 2 frame; its protocol runs only),
-    which comes first (rows by dataset, seed, then role). One row per run (columns :data:`TUNING_COLUMNS`): its ``role`` ("protocol", "sweep" or
+    which comes first (rows by dataset, loss (the original first), seed, then role). One row per run (columns :data:`TUNING_COLUMNS`): its ``role`` ("protocol", "sweep" or
     "carried"), ``setting`` (:func:`_setting`), ``valid`` (the early-stopping monitor at its best epoch, the frame's
     ``best_valid``: what a tuner compares), best epoch, epochs run, the test :data:`TUNING_METRICS` and ``chosen``:
     True for the run with the highest ``valid`` among a sweep and its protocol run (same dataset, model, loss and
@@ -65,11 +65,13 @@ def tuning_sweep(runs: pd.DataFrame, frame: pd.DataFrame | None = None) -> pd.Da
                      "best_epoch": first.get("best_epoch", np.nan), "epochs_run": first.get("epochs_run", np.nan),
                      **{m: values.get(m, np.nan) for m in TUNING_METRICS}, "chosen": False})
     out = pd.DataFrame(rows, columns=TUNING_COLUMNS)
-    # each dataset (in the tuning runs' order), each seed, its protocol run first, then its sweep or carried runs
-    datasets = {d: i for i, d in enumerate(tuned["data"].unique())}
-    rank = {"protocol": 0, "sweep": 1, "carried": 2}
-    out = out.sort_values(["data", "seed", "role"], key=lambda col: col.map(datasets) if col.name == "data" else
-                          col.map(rank) if col.name == "role" else col, kind="stable").reset_index(drop=True)
+    # each dataset (in the tuning runs' order), the original loss before CCE, each seed, its protocol run first,
+    # then its sweep or carried runs
+    order = {"data": {d: i for i, d in enumerate(tuned["data"].unique())},
+             "loss_kind": {"original": 0, "improved": 1}, "role": {"protocol": 0, "sweep": 1, "carried": 2}}
+    out = out.sort_values(["data", "loss_kind", "seed", "role"], kind="stable",
+                          key=lambda col: col.map(order[col.name]).fillna(len(order[col.name])) if col.name in order
+                          else col).reset_index(drop=True)
     for _, g in out.groupby(["data", "paper_model", "loss_kind", "seed"], sort=False):
         g = g[g["role"] != "carried"]
         if (g["role"] == "sweep").any() and g["valid"].notna().all():  # a tuner compares every setting, or cannot
