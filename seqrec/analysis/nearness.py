@@ -84,3 +84,41 @@ def _reaches(value: float, r, factor: str, what: str, before: str, ruled: str | 
         return "partly", _partly(nearness, factor, f"{what} the same cell reaches", value, r, before) + tail
     return "ruled out", (f"{ruled or factor} ({what} the cell reaches {value:.4f}, "
                          f"{value / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f})")
+
+
+def _scoped_seeds(changed: pd.DataFrame, r, frame: pd.DataFrame | None) -> tuple[list[int], pd.DataFrame]:
+    """The seeds of a check's changed runs (``changed``) when they cover fewer seeds than the cell ``r`` averages
+    ([] when as many or none), and the cell's own runs with those seeds (rows of ``frame``; empty without it)."""
+    none = pd.DataFrame(columns=["seed", "value"])
+    seeds = sorted({int(s) for s in changed["seed"].dropna()}) if "seed" in changed else []
+    if not seeds or len(seeds) >= r["n_seeds"]:
+        return [], none
+    own = _cell_rows(r, frame) if frame is not None and len(frame) else none
+    return seeds, own[own["seed"].isin(seeds)]
+
+
+def _same_seeds(changed: pd.DataFrame, r, frame: pd.DataFrame | None):
+    """The compared cell ``r`` with its ``reproduced`` value taken from its own runs with the seeds of ``changed``
+    (:func:`_scoped_seeds`: a one-seed rerun is set against that seed's run, not against the mean over seeds);
+    ``r`` itself when those cover as many seeds as the cell or ``frame`` has none of them."""
+    _, own = _scoped_seeds(changed, r, frame)
+    if not len(own):
+        return r
+    base = r.copy()
+    base["reproduced"] = own["value"].mean()
+    return base
+
+
+def _seed_scope(changed: pd.DataFrame, r, frame: pd.DataFrame | None) -> str:
+    """Words to append when a check's changed runs (``changed``) cover fewer seeds than the cell ``r`` averages:
+    which seeds, and what the cell's own runs with those seeds reach (from ``frame``), so that a one-seed value is
+    not read against a mean over seeds; "" when they cover as many seeds as the cell."""
+    seeds, own = _scoped_seeds(changed, r, frame)
+    if not seeds:
+        return ""
+    who = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
+    if not len(own):
+        return f" ({who} only)"
+    same = (f"the cell's seed-{seeds[0]} run reaches" if len(seeds) == 1
+            else "the cell's runs with those seeds reach on average")
+    return f" ({who} only; {same} {own['value'].mean():.4f})"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .nearness import _cell_rows, _explains, _nearness, _partly, _reaches, _within_tolerance
+from .nearness import (_cell_rows, _explains, _nearness, _partly, _reaches, _same_seeds, _scoped_seeds, _seed_scope,
+                       _within_tolerance)
 from .pretraining import _pretraining_check, _pretraining_gain_check
 from .seen import _seen_scoring_check
 from .tuning import _tuning_check, tuning_sweep
-from .verdicts import _beyond_seed_noise
+from .verdicts import _beyond_seed_noise, _noise_words
 
 
 def after_best(curve: list[dict], monitor: str) -> dict | None:
@@ -305,40 +306,13 @@ def _recipe_check(r, runs: pd.DataFrame) -> tuple[str, str] | None:
     p = _recipe_rows(r, runs)
     if p is None:
         return None
-    value, std, seeds, noise = _recipe_stats(p, r)
+    value, std, seeds, _ = _recipe_stats(p, r)
     first = p.iloc[0]
     what = (f"{r['model']}'s own recipe (Adam with L2 {first['weight_decay']:g}, the learning rate times "
             f"{first['lr_gamma']:g} every {int(first['lr_step'])} epochs; {seeds} seed{'s' * (seeds > 1)})")
-    weighed = ""
-    if noise in ("yes", "no"):  # both sides have seeds
-        weighed = (f"; {'its' if noise == 'yes' else 'but its'} change, {value - r['reproduced']:+.4f}, is "
-                   f"{'beyond' if noise == 'yes' else 'within'} seed noise (2 × the larger std, "
-                   f"{2 * max(std, r['reproduced_std']):.4f})")
+    weighed = _noise_words(value - r["reproduced"], std, r["reproduced_std"])
     return _reaches(value, r, "training recipe", f"with {what}", "with the protocol's", ruled="the training recipe",
                     tail=weighed)
-
-
-def _scoped_seeds(changed: pd.DataFrame, r, frame: pd.DataFrame | None) -> tuple[list[int], pd.DataFrame]:
-    """The seeds of a check's changed runs (``changed``) when they cover fewer seeds than the cell ``r`` averages
-    ([] when as many or none), and the cell's own runs with those seeds (rows of ``frame``; empty without it)."""
-    none = pd.DataFrame(columns=["seed", "value"])
-    seeds = sorted({int(s) for s in changed["seed"].dropna()}) if "seed" in changed else []
-    if not seeds or len(seeds) >= r["n_seeds"]:
-        return [], none
-    own = _cell_rows(r, frame) if frame is not None and len(frame) else none
-    return seeds, own[own["seed"].isin(seeds)]
-
-
-def _same_seeds(changed: pd.DataFrame, r, frame: pd.DataFrame | None):
-    """The compared cell ``r`` with its ``reproduced`` value taken from its own runs with the seeds of ``changed``
-    (:func:`_scoped_seeds`: a one-seed rerun is set against that seed's run, not against the mean over seeds);
-    ``r`` itself when those cover as many seeds as the cell or ``frame`` has none of them."""
-    _, own = _scoped_seeds(changed, r, frame)
-    if not len(own):
-        return r
-    base = r.copy()
-    base["reproduced"] = own["value"].mean()
-    return base
 
 
 def _cut_by_budget(changed: pd.DataFrame) -> str:
@@ -357,21 +331,6 @@ def _cut_by_budget(changed: pd.DataFrame) -> str:
         best = cut["best_epoch"].iloc[0]
         return f", its run cut at the {budget}-epoch budget" + ("" if pd.isna(best) else f" (best epoch {int(best)})")
     return f", {len(cut)} of its {len(each)} runs cut at the {budget}-epoch budget"
-
-
-def _seed_scope(changed: pd.DataFrame, r, frame: pd.DataFrame | None) -> str:
-    """Words to append when a check's changed runs (``changed``) cover fewer seeds than the cell ``r`` averages:
-    which seeds, and what the cell's own runs with those seeds reach (from ``frame``), so that a one-seed value is
-    not read against a mean over seeds; "" when they cover as many seeds as the cell."""
-    seeds, own = _scoped_seeds(changed, r, frame)
-    if not seeds:
-        return ""
-    who = f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
-    if not len(own):
-        return f" ({who} only)"
-    same = (f"the cell's seed-{seeds[0]} run reaches" if len(seeds) == 1
-            else "the cell's runs with those seeds reach on average")
-    return f" ({who} only; {same} {own['value'].mean():.4f})"
 
 
 def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.DataFrame | None = None,
@@ -461,7 +420,7 @@ def discrepancy_reasons(compared: pd.DataFrame, runs: pd.DataFrame, frame: pd.Da
             (ruled_out if checked[0] == "ruled out" else found).append(checked[1] + scope)
         for checked in [_seen_scoring_check(r, seen_scoring), _negative_pool_check(r, runs), _recipe_check(r, runs),
                         *_pretraining_check(r, runs, compared), _pretraining_gain_check(r, compared),
-                        _tuning_check(r, sweep)]:
+                        _tuning_check(r, sweep, frame)]:
             if checked:
                 {"ruled out": ruled_out, "untested": untested}.get(checked[0], found).append(checked[1])
         swept = sweep[(sweep["paper_model"] == r["model"]) & (sweep["loss_kind"] == r["loss_kind"])

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import TrainConfig
-from .nearness import _reaches
+from .nearness import _reaches, _same_seeds, _scoped_seeds, _seed_scope
+from .verdicts import _noise_words
 
 TUNED_FIELDS = {"dropout": "dropout", "weight_decay": "L2", "lr": "learning rate", "batch_size": "batch size"}
 """The settings a tuning run may change (TrainConfig fields) and their names in words."""
@@ -84,21 +85,24 @@ def _changes(swept: pd.DataFrame) -> str:
     return ", ".join(s for s in swept["setting"].unique() if s != PROTOCOL_SETTING)
 
 
-def _who(seeds: list[int]) -> str:
-    return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
+def _ceiling(swept: pd.DataFrame, metric: str, r) -> str:
+    """The best test value of a sweep (rows of :func:`tuning_sweep`) on ``metric``, with its setting, against the
+    reported value of cell ``r``: what no tuner could beat with these settings."""
+    best = swept.loc[swept[metric].idxmax()]
+    return (f"the best any of them reaches on test is {best[metric]:.4f} ({best['setting']}), "
+            f"{best[metric] / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f}")
 
 
-def _tuning_check(r, sweep: pd.DataFrame | None) -> tuple[str, str] | None:
+def _tuning_check(r, sweep: pd.DataFrame | None, frame: pd.DataFrame | None = None) -> tuple[str, str] | None:
     """Compared Table 2 cell ``r`` against the tuning sweep of its (model, loss) (``sweep``: :func:`tuning_sweep`).
     The setting chosen on validation (on the sweep's dataset and seed) is read on the cell's dataset, over the
     runs with that setting there (the sweep's own and those carried to other seeds or datasets), against the cell's
-    own runs with the same seeds: ``("found" | "partly" | "ruled out", why)`` by
-    :func:`~seqrec.analysis.nearness._reaches`, with whether the change is beyond seed noise when both sides have
-    seeds. ``("ruled out", why)`` on the sweep's dataset when the protocol's own settings score best on validation
-    (nothing a tuner would change; the best test value of the sweep is given as a ceiling); ``("untested", why)``
-    on a dataset the chosen setting was not carried to (what it did on the sweep's). None without a sweep."""
-    from .verdicts import _beyond_seed_noise
-
+    own runs with the same seeds (from ``frame``, the tidy Table 2 frame, as the patience check reads its reruns):
+    ``("found" | "partly" | "ruled out", why)`` by :func:`~seqrec.analysis.nearness._reaches`, with whether the
+    change is beyond seed noise when both sides have seeds. ``("ruled out", why)`` on the sweep's dataset when the
+    protocol's own settings score best on validation (nothing a tuner would change; the best test value of the
+    sweep is given as a ceiling); ``("untested", why)`` on a dataset the chosen setting was not carried to (what it
+    did on the sweep's). None without a sweep."""
     if sweep is None or not len(sweep):
         return None
     metric = f"full_{r['metric']}"
@@ -114,10 +118,8 @@ def _tuning_check(r, sweep: pd.DataFrame | None) -> tuple[str, str] | None:
     if setting == PROTOCOL_SETTING:
         if r["dataset"] != home:
             return "untested", f"hyperparameters, swept on {home} only ({what}): the protocol's own settings scored best"
-        best = swept.loc[swept[metric].idxmax()]
-        return "ruled out", (f"hyperparameters ({what}, the protocol's own settings score best on validation; the best "
-                             f"any of them reaches on test is {best[metric]:.4f} ({best['setting']}), "
-                             f"{best[metric] / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f})")
+        return "ruled out", (f"hyperparameters ({what}, the protocol's own settings score best on validation; "
+                             f"{_ceiling(swept, metric, r)})")
     mine = same[(same["data"] == r["dataset"]) & (same["setting"] == setting) & (same["role"] != "protocol")]
     if not len(mine):
         protocol = swept[swept["role"] == "protocol"]
@@ -125,41 +127,24 @@ def _tuning_check(r, sweep: pd.DataFrame | None) -> tuple[str, str] | None:
                  f"({chosen[metric] / protocol[metric].iloc[0] - 1:+.0%})" if len(protocol) else "")
         return "untested", (f"hyperparameters, swept on {home} only ({what}): there the setting chosen on validation "
                             f"({setting}){moved}; not carried to {r['dataset']}")
-    seeds = sorted(int(s) for s in mine["seed"].unique())
     value = float(mine[metric].mean())
     std = float(mine[metric].std(ddof=1)) if len(mine) > 1 else np.nan
-    own = same[(same["data"] == r["dataset"]) & (same["role"] == "protocol") & same["seed"].isin(seeds)]
-    base, scope, other_std = r, "", r["reproduced_std"]
-    if len(seeds) < r["n_seeds"]:  # fewer seeds than the cell: judged against the cell's runs with those seeds
-        scope = f" ({_who(seeds)} only)"
-        if len(own):
-            base = r.copy()
-            base["reproduced"] = float(own[metric].mean())
-            other_std = float(own[metric].std(ddof=1)) if len(own) > 1 else np.nan
-            same_runs = (f"the cell's seed-{seeds[0]} run reaches" if len(seeds) == 1
-                         else "the cell's runs with those seeds reach on average")
-            scope = f" ({_who(seeds)} only; {same_runs} {base['reproduced']:.4f})"
-    elif len(seeds) > 1:
-        scope = f" ({len(seeds)} seeds)"
-    noise = _beyond_seed_noise(value - base["reproduced"], std, other_std)
-    weighed = ""
-    if noise in ("yes", "no"):
-        weighed = (f"; {'its' if noise == 'yes' else 'but its'} change, {value - base['reproduced']:+.4f}, is "
-                   f"{'beyond' if noise == 'yes' else 'within'} seed noise (2 × the larger std, "
-                   f"{2 * np.nanmax([std, other_std]):.4f})")
+    # fewer seeds than the cell: judged against the cell's runs with those seeds, their spread against the sweep's
+    _, own = _scoped_seeds(mine, r, frame)
+    base = _same_seeds(mine, r, frame)
+    other_std = r["reproduced_std"] if not len(own) else float(own["value"].std(ddof=1)) if len(own) > 1 else np.nan
+    seeds = mine["seed"].nunique()
+    scope = _seed_scope(mine, r, frame) or (f" ({seeds} seeds)" if seeds > 1 else "")
     how = (f"{what}, with {setting} chosen," if r["dataset"] == home
            else f"with the setting chosen on {home} ({setting}, the best on validation of {n} one-at-a-time "
                 f"change{'s' * (n > 1)} to the protocol's settings there, seed {int(chosen['seed'])}),")
-    outcome, words = _reaches(value, base, "hyperparameters", how, "with the protocol's", tail=scope + weighed)
+    outcome, words = _reaches(value, base, "hyperparameters", how, "with the protocol's",
+                              tail=scope + _noise_words(value - base["reproduced"], std, other_std))
     # a change that moves the cell away from the reported value, the way its gap already goes, explains nothing
     # (judged on the cell, not on the seeds' own runs, which may sit on the other side of the reported value)
     if (value - base["reproduced"]) * (r["reported"] - r["reproduced"]) <= 0:
         outcome = "ruled out"
     if outcome == "ruled out":
-        ceiling = ""
-        if r["dataset"] == home:
-            best = swept.loc[swept[metric].idxmax()]
-            ceiling = (f"; the best any of them reaches on test is {best[metric]:.4f} ({best['setting']}), "
-                       f"{best[metric] / r['reported'] - 1:+.0%} from the reported {r['reported']:.4f}")
+        ceiling = f"; {_ceiling(swept, metric, r)}" if r["dataset"] == home else ""
         words = f"hyperparameters ({how} the cell reaches {value:.4f}{scope}{ceiling})"
     return outcome, words

@@ -132,6 +132,18 @@ def _beyond_seed_noise(difference: float, std_a: float, std_b: float) -> str:
     return "yes" if abs(difference) > 2 * max(std_a, std_b) else "no"
 
 
+def _noise_words(change: float, std_a: float, std_b: float) -> str:
+    """Words to append to a check whose change (``change``, the changed runs' mean minus the cell's) has seed stds on
+    both sides: "; its change, +0.0111, is beyond seed noise (2 × the larger std, 0.0039)" (or "but its …
+    within"); "" when either side has one seed (:func:`_beyond_seed_noise`)."""
+    noise = _beyond_seed_noise(change, std_a, std_b)
+    if noise not in ("yes", "no"):
+        return ""
+    return (f"; {'its' if noise == 'yes' else 'but its'} change, {change:+.4f}, is "
+            f"{'beyond' if noise == 'yes' else 'within'} seed noise (2 × the larger std, "
+            f"{2 * np.nanmax([std_a, std_b]):.4f})")
+
+
 def claims(compared: pd.DataFrame) -> pd.DataFrame:
     """The paper's claim per Table 2 pair, "CCE beats the model's original loss on this dataset", tested on our
     runs: one row per (dataset, model, metric) with the reported and our values of both losses (mean ± std over
